@@ -210,7 +210,8 @@ pub(crate) struct Value {
 #[derive(Debug, Clone, PartialEq)]
 enum Compiled {
     Text(Template),
-    Pattern(Template, Option<Vec<Atom>>),
+    /// The template, and for `StringLike` without variables a fast matcher.
+    Pattern(Template, Option<Vec<Atom>>, Option<glob::Matcher>),
     Number(f64),
     Date(i64),
     Bool(bool),
@@ -242,7 +243,9 @@ impl Value {
             | B::ArnNotLike => {
                 let t = Template::parse(&text, vars).map_err(|_| "invalid policy variable")?;
                 let stat = t.static_pattern();
-                Compiled::Pattern(t, stat)
+                let like = matches!(op.base, B::StringLike | B::StringNotLike);
+                let fast = stat.clone().filter(|_| like).map(glob::Matcher::new);
+                Compiled::Pattern(t, stat, fast)
             }
             B::NumericEquals
             | B::NumericNotEquals
@@ -372,12 +375,12 @@ impl Condition {
         trace: Option<&mut Vec<ConditionTrace>>,
     ) -> bool {
         let found = ctx.get(&self.key_lower);
-        let request: Option<Vec<Cow<'_, str>>> = match found {
-            Some(ContextValue::One(v)) => Some(vec![v]),
+        let request: Option<&[Cow<'_, str>]> = match &found {
+            Some(ContextValue::One(v)) => Some(std::slice::from_ref(v)),
             Some(ContextValue::Many(v)) if !v.is_empty() => Some(v),
             _ => None,
         };
-        let (result, reason) = self.decide(request.as_deref(), ctx);
+        let (result, reason) = self.decide(request, ctx);
         if let Some(trace) = trace {
             trace.push(ConditionTrace {
                 operator: self.operator_text.clone(),
@@ -386,14 +389,14 @@ impl Condition {
                     .values
                     .iter()
                     .map(|v| match &v.compiled {
-                        Compiled::Text(t) | Compiled::Pattern(t, _) => t
+                        Compiled::Text(t) | Compiled::Pattern(t, _, _) => t
                             .resolve(ctx)
                             .map(Cow::into_owned)
                             .unwrap_or_else(|Unresolved| format!("{} (unresolved)", v.raw.text())),
                         _ => v.raw.text().into_owned(),
                     })
                     .collect(),
-                request_values: request.map(|r| r.into_iter().map(Cow::into_owned).collect()),
+                request_values: request.map(|r| r.iter().map(|v| v.clone().into_owned()).collect()),
                 result,
                 reason,
             });
@@ -504,7 +507,8 @@ impl Value {
                     _ => *p == *r,
                 }
             }
-            Compiled::Pattern(t, stat) => {
+            Compiled::Pattern(_, _, Some(fast)) => fast.matches(r, false),
+            Compiled::Pattern(t, stat, None) => {
                 let atoms: &[Atom] = match stat {
                     Some(a) => a,
                     None => {

@@ -237,7 +237,7 @@ impl Statement {
             .list
             .items
             .iter()
-            .any(|p| glob::matches(&p.atoms, action, true));
+            .any(|p| p.matcher.matches(action, true));
         any != el.negated
     }
 
@@ -296,10 +296,7 @@ fn resource_list_matches(el: &ResourceElement, request: &Request<'_>) -> bool {
 
 fn best_match(value: &PrincipalValue, caller: &Caller) -> Option<PrincipalMatch> {
     match value {
-        PrincipalValue::Star => Some(match caller.kind() {
-            CallerKind::Service => PrincipalMatch::Service,
-            _ => PrincipalMatch::Wildcard,
-        }),
+        PrincipalValue::Star => Some(PrincipalMatch::Wildcard),
         PrincipalValue::Map(map) => map
             .iter()
             .flat_map(|(_, list)| list.items.iter())

@@ -88,6 +88,64 @@ fn char_width(t: &[u8], i: usize) -> usize {
     .max(1)
 }
 
+/// A compiled pattern with fast paths for the common shapes: a literal, a
+/// `prefix*`, and `*` alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Matcher {
+    /// `*`: everything.
+    Any,
+    /// No wildcards: the whole text.
+    Exact(Vec<u8>),
+    /// Literal text followed by one `*`.
+    Prefix(Vec<u8>),
+    /// Anything else.
+    Glob(Vec<Atom>),
+}
+
+impl Matcher {
+    /// Compiles `atoms` into the cheapest matcher that is equivalent.
+    pub(crate) fn new(atoms: Vec<Atom>) -> Self {
+        let literal = |a: &[Atom]| -> Option<Vec<u8>> {
+            a.iter()
+                .map(|x| match x {
+                    Atom::Byte(b) => Some(*b),
+                    _ => None,
+                })
+                .collect()
+        };
+        match atoms.split_last() {
+            Some((Atom::Any, [])) => Matcher::Any,
+            Some((Atom::Any, head)) => match literal(head) {
+                Some(p) => Matcher::Prefix(p),
+                None => Matcher::Glob(atoms),
+            },
+            _ => match literal(&atoms) {
+                Some(p) => Matcher::Exact(p),
+                None => Matcher::Glob(atoms),
+            },
+        }
+    }
+
+    /// Does `text` match? With `fold_case`, ASCII letters compare
+    /// case-insensitively (the pattern must be lower case).
+    pub(crate) fn matches(&self, text: &str, fold_case: bool) -> bool {
+        let t = text.as_bytes();
+        let eq = |a: &[u8], b: &[u8]| {
+            if fold_case {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        match self {
+            Matcher::Any => true,
+            Matcher::Exact(p) => t.len() == p.len() && eq(t, p),
+            Matcher::Prefix(p) => t.get(..p.len()).is_some_and(|head| eq(head, p)),
+            Matcher::Glob(atoms) => matches(atoms, text, fold_case),
+        }
+    }
+}
+
 /// Splits an ARN-like string into its six parts on the first five colons.
 /// Returns `None` if there are fewer than five colons.
 pub(crate) fn arn_parts(text: &str) -> Option<[&str; 6]> {
@@ -137,6 +195,30 @@ mod tests {
         compile("kms:get*", &mut a);
         assert!(matches(&a, "KMS:GetKeyPolicy", true));
         assert!(!matches(&a, "KMS:GetKeyPolicy", false));
+    }
+
+    #[test]
+    fn fast_paths_agree_with_glob() {
+        for (p, t) in [
+            ("*", ""),
+            ("abc", "abc"),
+            ("abc", "abd"),
+            ("ab*", "abx"),
+            ("ab*", "a"),
+            ("a*c", "abc"),
+            ("", ""),
+        ] {
+            let mut a = Vec::new();
+            compile(p, &mut a);
+            assert_eq!(
+                Matcher::new(a.clone()).matches(t, false),
+                matches(&a, t, false),
+                "{p} {t}"
+            );
+        }
+        let mut a = Vec::new();
+        compile("kms:get*", &mut a);
+        assert!(Matcher::new(a).matches("KMS:GetKeyPolicy", true));
     }
 
     #[test]

@@ -606,7 +606,7 @@ impl Parser<'_> {
             glob::compile(&text.to_ascii_lowercase(), &mut atoms);
             items.push(ActionPattern {
                 text: text.to_owned(),
-                atoms,
+                matcher: glob::Matcher::new(atoms),
             });
         }
         Some(ActionElement {

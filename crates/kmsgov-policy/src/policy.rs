@@ -2,7 +2,7 @@
 //! here has been checked: the evaluator never sees an invalid policy.
 
 use crate::condition::Condition;
-use crate::glob::Atom;
+use crate::glob::{Atom, Matcher};
 use crate::principal::{PrincipalId, PrincipalType};
 use crate::template::Template;
 
@@ -161,7 +161,7 @@ pub(crate) struct ActionElement {
 pub(crate) struct ActionPattern {
     pub(crate) text: String,
     /// Lower-cased pattern, matched case-insensitively.
-    pub(crate) atoms: Vec<Atom>,
+    pub(crate) matcher: Matcher,
 }
 
 /// `Resource` or `NotResource`.

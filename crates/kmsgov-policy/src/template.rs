@@ -61,6 +61,7 @@ impl Template {
     }
 
     /// The text if the template has no variables or escapes.
+    #[cfg(test)]
     pub(crate) fn as_literal(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [Part::Text(t)] => Some(t),
@@ -70,9 +71,11 @@ impl Template {
     }
 
     /// Resolves variables against the context. Escapes become their characters.
-    pub(crate) fn resolve<'a>(&'a self, ctx: &dyn Context) -> Result<Cow<'a, str>, Unresolved> {
-        if let Some(t) = self.as_literal() {
-            return Ok(Cow::Borrowed(t));
+    pub(crate) fn resolve<'a>(&'a self, ctx: &'a dyn Context) -> Result<Cow<'a, str>, Unresolved> {
+        match self.parts.as_slice() {
+            [Part::Text(t)] => return Ok(Cow::Borrowed(t)),
+            [Part::Var { key, default }] => return lookup(ctx, key, default),
+            _ => {}
         }
         let mut out = String::new();
         for part in &self.parts {

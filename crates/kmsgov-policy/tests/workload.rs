@@ -1,0 +1,18 @@
+//! The benchmark workload's 1,000 expected decisions, as a test.
+
+#[path = "../benches/support/workload.rs"]
+#[allow(dead_code, unreachable_pub, reason = "shared with the benchmark")]
+mod workload;
+
+#[test]
+fn key_policy_workload_agrees_with_every_expected_decision() {
+    let w = workload::load();
+    assert_eq!(w.cases.len(), 1000);
+    let bad = w.check();
+    assert!(
+        bad.is_empty(),
+        "{} disagreements:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
