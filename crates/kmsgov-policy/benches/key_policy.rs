@@ -3,11 +3,24 @@
 //! `cargo bench -p kmsgov-policy --bench key_policy`; the throughput line
 //! reports elements (evaluations) per second.
 
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "benchmark setup: bad data must stop the run"
+)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kmsgov_policy::Request;
 
 #[path = "support/workload.rs"]
-#[allow(dead_code, unreachable_pub, reason = "shared with the tests")]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "shared with the tests; bad data must stop the run"
+)]
 mod workload;
 
 fn bench(c: &mut Criterion) {

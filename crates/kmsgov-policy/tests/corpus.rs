@@ -1,5 +1,13 @@
 //! Runs the data-driven corpus under `tests/corpus/` (format: its README.md).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation should stop the test"
+)]
+
 use std::path::{Path, PathBuf};
 
 use kmsgov_policy::{

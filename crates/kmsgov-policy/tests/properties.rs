@@ -1,6 +1,14 @@
 //! Property tests: deny wins, adding a Deny never allows, print/parse round trip,
 //! and no input makes the parser panic.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation should stop the test"
+)]
+
 use kmsgov_policy::{Caller, MapContext, Outcome, ParseOptions, Policy, PolicyKind, Request};
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -1,5 +1,13 @@
 //! The benchmark workload's 1,000 expected decisions, as a test.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation should stop the test"
+)]
+
 #[path = "../benches/support/workload.rs"]
 #[allow(dead_code, unreachable_pub, reason = "shared with the benchmark")]
 mod workload;
