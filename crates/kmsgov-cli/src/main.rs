@@ -1,1 +1,36 @@
-fn main() {}
+//! `kmsgov`: the command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod command;
+
+/// kmsgov: AWS KMS authorization you can see, test and prove.
+#[derive(Debug, Parser)]
+#[command(name = "kmsgov", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the tests in scenario files (directories are searched for *.json).
+    Test(command::test::Args),
+    /// Decide one request against a scenario's world and show the decision path.
+    Eval(command::eval::Args),
+    /// Work with IAM policy documents.
+    #[command(subcommand)]
+    Policy(command::policy::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Test(args) => command::test::run(&args),
+        Command::Eval(args) => command::eval::run(&args),
+        Command::Policy(cmd) => command::policy::run(&cmd),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,261 @@
+//! The world a request is decided in: accounts and their organization
+//! policies, principals and their policies, keys, aliases, grants and VPC
+//! endpoints. Every policy in it has already been parsed and validated.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kmsgov_policy::Policy;
+
+/// A policy with a name for decision paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedPolicy {
+    /// How the decision path refers to it, e.g. `arn:aws:iam::A:user/alice policy #1`.
+    pub name: String,
+    /// The validated policy.
+    pub policy: Policy,
+}
+
+/// An AWS account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Account {
+    /// `o-…` when the account belongs to an organization.
+    pub organization_id: Option<String>,
+    /// OU paths (`o-x/r-y/ou-z/`).
+    pub org_paths: Vec<String>,
+    /// The organization's management account: SCPs and RCPs do not apply to it.
+    pub management_account: bool,
+    /// SCPs by level, root first; `None` when no SCPs apply.
+    pub scps: Option<Vec<Vec<NamedPolicy>>>,
+    /// RCPs by level, root first; `None` when no RCPs apply.
+    pub rcps: Option<Vec<Vec<NamedPolicy>>>,
+}
+
+/// Credentials that sign as a principal (used by the server).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// The access key id.
+    pub id: String,
+    /// The secret access key.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A principal and what is attached to it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Principal {
+    /// Its ARN (or service principal name).
+    pub arn: String,
+    /// Identity-based policies.
+    pub policies: Vec<NamedPolicy>,
+    /// Permissions boundary.
+    pub boundary: Option<NamedPolicy>,
+    /// Principal tags.
+    pub tags: BTreeMap<String, String>,
+    /// Role trust policy.
+    pub trust_policy: Option<NamedPolicy>,
+    /// Credentials for the server.
+    pub access_keys: Vec<AccessKey>,
+    /// Session policy (role and federated sessions).
+    pub session_policy: Option<NamedPolicy>,
+    /// Session tags; they override principal tags of the same key.
+    pub session_tags: BTreeMap<String, String>,
+}
+
+/// KMS key states (`KeyState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs, reason = "the variants are the AWS state names")]
+pub enum KeyState {
+    Creating,
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    PendingImport,
+    PendingReplicaDeletion,
+    Unavailable,
+    Updating,
+}
+
+impl KeyState {
+    /// Parses an AWS key state name.
+    pub fn from_name(s: &str) -> Option<KeyState> {
+        Some(match s {
+            "Creating" => KeyState::Creating,
+            "Enabled" => KeyState::Enabled,
+            "Disabled" => KeyState::Disabled,
+            "PendingDeletion" => KeyState::PendingDeletion,
+            "PendingImport" => KeyState::PendingImport,
+            "PendingReplicaDeletion" => KeyState::PendingReplicaDeletion,
+            "Unavailable" => KeyState::Unavailable,
+            "Updating" => KeyState::Updating,
+            _ => return None,
+        })
+    }
+
+    /// The AWS name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyState::Creating => "Creating",
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
+            KeyState::Unavailable => "Unavailable",
+            KeyState::Updating => "Updating",
+        }
+    }
+}
+
+/// A KMS key as authorization sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    /// `arn:aws:kms:REGION:ACCOUNT:key/ID`.
+    pub arn: String,
+    /// The key id (the part after `key/`).
+    pub id: String,
+    /// The owning account.
+    pub account: String,
+    /// The key's Region.
+    pub region: String,
+    /// The key policy.
+    pub policy: NamedPolicy,
+    /// `KeySpec`.
+    pub spec: String,
+    /// `KeyUsage`.
+    pub usage: String,
+    /// `KeyState`.
+    pub state: KeyState,
+    /// `true` for AWS managed keys.
+    pub aws_managed: bool,
+    /// `Origin`.
+    pub origin: String,
+    /// Multi-Region key.
+    pub multi_region: bool,
+    /// Alias names (`alias/…`).
+    pub aliases: Vec<String>,
+    /// Resource tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Grant constraints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantConstraints {
+    /// `EncryptionContextEquals`.
+    pub equals: Option<BTreeMap<String, String>>,
+    /// `EncryptionContextSubset`.
+    pub subset: Option<BTreeMap<String, String>>,
+}
+
+/// A grant on a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Index of the key in [`World::keys`].
+    pub key: usize,
+    /// Grant id (also accepted as a grant token).
+    pub id: String,
+    /// Optional name.
+    pub name: Option<String>,
+    /// Grantee principal ARN.
+    pub grantee: String,
+    /// Retiring principal ARN.
+    pub retiring_principal: Option<String>,
+    /// Grant operations (`Decrypt`, `CreateGrant`, …).
+    pub operations: Vec<String>,
+    /// Constraints.
+    pub constraints: GrantConstraints,
+    /// The account that created the grant.
+    pub issuing_account: String,
+}
+
+/// Everything a decision can look at.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    /// The Region requests are made in.
+    pub region: String,
+    /// Accounts by id.
+    pub accounts: BTreeMap<String, Account>,
+    /// Principals by ARN.
+    pub principals: HashMap<String, Principal>,
+    /// Keys.
+    pub keys: Vec<Key>,
+    /// Grants.
+    pub grants: Vec<Grant>,
+    /// VPC endpoint policies by endpoint id.
+    pub vpc_endpoints: BTreeMap<String, NamedPolicy>,
+    pub(crate) key_by_arn: HashMap<String, usize>,
+    pub(crate) alias_to_key: HashMap<String, usize>,
+    pub(crate) role_by_name: HashMap<(String, String), String>,
+}
+
+impl World {
+    /// An empty world in `region`.
+    pub fn new(region: &str) -> Self {
+        World {
+            region: region.to_owned(),
+            ..World::default()
+        }
+    }
+
+    /// Rebuilds the lookup indexes; call after changing keys, aliases or principals.
+    pub fn reindex(&mut self) {
+        self.key_by_arn = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.arn.clone(), i))
+            .collect();
+        self.alias_to_key = self
+            .keys
+            .iter()
+            .enumerate()
+            .flat_map(|(i, k)| {
+                k.aliases
+                    .iter()
+                    .map(move |a| (format!("arn:aws:kms:{}:{}:{}", k.region, k.account, a), i))
+            })
+            .collect();
+        self.role_by_name = self
+            .principals
+            .keys()
+            .filter_map(|arn| {
+                let rest = arn.strip_prefix("arn:aws:iam::")?;
+                let (account, resource) = rest.split_once(':')?;
+                let path = resource.strip_prefix("role/")?;
+                let name = path.rsplit('/').next()?;
+                Some(((account.to_owned(), name.to_owned()), arn.clone()))
+            })
+            .collect();
+    }
+
+    /// The key with this ARN.
+    pub fn key_by_arn(&self, arn: &str) -> Option<&Key> {
+        self.key_by_arn.get(arn).and_then(|&i| self.keys.get(i))
+    }
+
+    /// The key an alias ARN points to.
+    pub fn key_by_alias_arn(&self, alias_arn: &str) -> Option<&Key> {
+        self.alias_to_key
+            .get(alias_arn)
+            .and_then(|&i| self.keys.get(i))
+    }
+
+    /// The ARN of the role named `name` in `account`, if the world lists it.
+    pub fn role_arn(&self, account: &str, name: &str) -> Option<&str> {
+        self.role_by_name
+            .get(&(account.to_owned(), name.to_owned()))
+            .map(String::as_str)
+    }
+
+    /// The grant with this id.
+    pub fn grant(&self, id: &str) -> Option<&Grant> {
+        self.grants.iter().find(|g| g.id == id)
+    }
+}
