@@ -1121,7 +1121,7 @@ impl<'a> Run<'a> {
                         principal: principal_of(s.principal),
                     })
                     .collect();
-                self.record(layer, &p.name, label, &p.policy, &eval);
+                self.record(layer, &p.name, label, &eval);
                 matched
             } else {
                 p.policy.decide(request).matched
@@ -1133,14 +1133,14 @@ impl<'a> Run<'a> {
         set
     }
 
-    fn record(&mut self, layer: &str, name: &str, label: &str, policy: &Policy, eval: &Evaluation) {
+    fn record(&mut self, layer: &str, name: &str, label: &str, eval: &Evaluation) {
         let statements = eval
             .statements
             .iter()
             .filter(|s| {
-                s.matched
-                    || (s.action && s.resource && principal_of(s.principal).is_some()
-                        || s.action && s.resource && s.principal == PrincipalCheck::Absent)
+                let principal_passes =
+                    principal_of(s.principal).is_some() || s.principal == PrincipalCheck::Absent;
+                s.matched || (s.action && s.resource && principal_passes)
             })
             .map(|s| StatementEntry {
                 index: s.index,
@@ -1163,7 +1163,6 @@ impl<'a> Run<'a> {
                     .collect(),
             })
             .collect();
-        let _ = policy;
         self.path.push(PathEntry {
             layer: layer.to_owned(),
             check: label.to_owned(),
@@ -1186,7 +1185,7 @@ impl<'a> Run<'a> {
         let mut notes: Vec<String> = Vec::new();
         let mut found = false;
         for g in world.grants.iter().filter(|g| g.key == key_idx) {
-            let why_not = self.grant_rejects(g, check, key, account_delegation_ok);
+            let why_not = self.grant_rejects(g, check, account_delegation_ok);
             match why_not {
                 None => {
                     notes.push(format!("grant {} applies", g.id));
@@ -1217,7 +1216,6 @@ impl<'a> Run<'a> {
         &self,
         g: &Grant,
         check: &Check<'a>,
-        key: &Key,
         account_delegation_ok: bool,
     ) -> Option<String> {
         match self.names_caller(&g.grantee) {
@@ -1258,7 +1256,6 @@ impl<'a> Run<'a> {
                         "the new grant's constraints are less strict than this grant's".into(),
                     );
                 }
-                let _ = key;
                 None
             }
         }
@@ -1430,8 +1427,6 @@ impl<'a> Run<'a> {
             constrained_context: None,
         };
         let trace = std::mem::replace(&mut self.trace, false);
-        // SAFETY of lifetimes: `candidate` lives for this call only; the check is
-        // decided here and dropped before returning.
         let allowed = self.authorize_local(&check).is_ok();
         self.trace = trace;
         if allowed {
@@ -1451,7 +1446,8 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// `authorize` for a check that borrows locals (the lockout candidate).
+    /// `authorize` for a check that borrows locals (the lockout candidate):
+    /// a run with a shorter lifetime decides it through the same layers.
     fn authorize_local(&mut self, check: &Check<'_>) -> Result<(), Failure> {
         let mut inner = Run {
             world: self.world,
@@ -1461,108 +1457,7 @@ impl<'a> Run<'a> {
             trace: false,
             path: Vec::new(),
         };
-        // Re-borrow the check with the inner run's lifetime.
-        let check = Check {
-            action: check.action.clone(),
-            target: match check.target {
-                Target::Key(k, i) => Target::Key(k, i),
-                Target::Alias(ref a) => Target::Alias(a.clone()),
-                Target::Star => Target::Star,
-            },
-            facts: check.facts.clone(),
-            grants: GrantRule::None,
-            constrained_context: None,
-        };
-        inner.authorize_any(&check)
-    }
-}
-
-impl Run<'_> {
-    /// `authorize` without tying the check to the run's lifetime.
-    fn authorize_any(&mut self, check: &Check<'_>) -> Result<(), Failure> {
-        // Layers read only `check`'s data; the lifetime split is a borrowck detail.
-        let world = self.world;
-        let env = self.call.env;
-        let key = match check.target {
-            Target::Key(k, _) => k,
-            _ => return Err(Failure::denied(String::new())),
-        };
-        let caller_info = self.caller.clone();
-        let ctx_iam = KeyContext {
-            world,
-            caller: &caller_info,
-            key: Some(key),
-            facts: &check.facts,
-            env,
-            for_key_policy: false,
-        };
-        let ctx_kp = KeyContext {
-            world,
-            caller: &caller_info,
-            key: Some(key),
-            facts: &check.facts,
-            env,
-            for_key_policy: true,
-        };
-        let iam = Request {
-            caller: caller_info.caller,
-            action: &check.action,
-            resource: &key.arn,
-            context: &ctx_iam,
-        };
-        let kp = Request {
-            caller: caller_info.caller,
-            action: &check.action,
-            resource: &key.arn,
-            context: &ctx_kp,
-        };
-        let key_verdict = key.policy.policy.decide(&kp);
-        let identity: Vec<_> = caller_info
-            .identity_policies()
-            .iter()
-            .map(|p| p.policy.decide(&iam))
-            .collect();
-        let boundary = caller_info.boundary().map(|b| b.policy.decide(&iam));
-        let session = caller_info.session_policy().map(|s| s.policy.decide(&iam));
-        let any_deny = key_verdict.outcome == PolicyOutcome::ExplicitDeny
-            || identity
-                .iter()
-                .any(|v| v.outcome == PolicyOutcome::ExplicitDeny)
-            || boundary
-                .as_ref()
-                .is_some_and(|v| v.outcome == PolicyOutcome::ExplicitDeny)
-            || session
-                .as_ref()
-                .is_some_and(|v| v.outcome == PolicyOutcome::ExplicitDeny);
-        if any_deny {
-            return Err(Failure::denied(String::new()));
-        }
-        let is_root = caller_info.caller.kind() == CallerKind::Root;
-        let id_allow = is_root || identity.iter().any(|v| v.outcome == PolicyOutcome::Allow);
-        let pb_ok = boundary
-            .as_ref()
-            .is_none_or(|v| v.outcome == PolicyOutcome::Allow);
-        let sp_ok = session
-            .as_ref()
-            .is_none_or(|v| v.outcome == PolicyOutcome::Allow);
-        let has = |kinds: &[PrincipalMatch]| {
-            key_verdict.matched.iter().any(|m| {
-                m.effect == Effect::Allow && m.principal.is_some_and(|p| kinds.contains(&p))
-            })
-        };
-        let direct = has(&[
-            PrincipalMatch::Exact,
-            PrincipalMatch::Wildcard,
-            PrincipalMatch::Service,
-        ]);
-        let ok = direct
-            || (has(&[PrincipalMatch::Role]) && pb_ok && sp_ok)
-            || (has(&[PrincipalMatch::Account]) && id_allow && pb_ok && sp_ok);
-        if ok {
-            Ok(())
-        } else {
-            Err(Failure::denied(String::new()))
-        }
+        inner.authorize(check)
     }
 }
 

@@ -15,7 +15,7 @@
 //! use kmsgov_authz::{decide, Call, Environment, Operation, Scenario, Trace};
 //! use kmsgov_policy::Caller;
 //!
-//! let scenario = Scenario::from_str(r#"{
+//! let scenario = Scenario::parse(r#"{
 //!   "accounts": {"111122223333": {}},
 //!   "principals": [{"arn": "arn:aws:iam::111122223333:user/alice", "policies": [
 //!     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]}]}],

@@ -87,7 +87,7 @@ pub enum TestResult {
 
 impl Scenario {
     /// Parses a scenario from JSON text.
-    pub fn from_str(text: &str) -> Result<Scenario, ScenarioError> {
+    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         let value: Value = serde_json::from_str(text).map_err(|e| ScenarioError {
             pointer: String::new(),
             message: format!("invalid json: {e}"),
@@ -97,7 +97,7 @@ impl Scenario {
 
     /// Parses a scenario from a JSON value.
     pub fn from_value(value: &Value) -> Result<Scenario, ScenarioError> {
-        Loader::default().scenario(value)
+        Loader.scenario(value)
     }
 
     /// Runs one test against the world.
@@ -152,7 +152,6 @@ fn key_ptr(base: &str, k: &str) -> String {
     format!("{base}/{}", k.replace('~', "~0").replace('/', "~1"))
 }
 
-#[derive(Default)]
 struct Loader;
 
 type Obj = Map<String, Value>;

@@ -182,7 +182,7 @@ pub(crate) fn validate(op: Operation, input: &Input) -> Result<(), Failure> {
         }
         O::RetireGrant => {
             let token = input.contains_key("GrantToken");
-            if !token && !(input.contains_key("KeyId") && input.contains_key("GrantId")) {
+            if !(token || input.contains_key("KeyId") && input.contains_key("GrantId")) {
                 return Err(Failure::error(
                     ErrorCode::ValidationException,
                     "Either GrantToken, or both KeyId and GrantId, must be specified.",

@@ -58,6 +58,12 @@ pub use parse::{ParseOptions, PolicyKind, SizeCount};
 pub use policy::{Effect, Policy, Statement, Version};
 pub use principal::{BadCaller, Caller, CallerKind, PrincipalMatch, PrincipalType};
 
+/// Parses a date as the `Date…` condition operators do (ISO 8601 or epoch
+/// seconds) into milliseconds since the Unix epoch.
+pub fn parse_date_millis(text: &str) -> Option<i64> {
+    date::parse_millis(text)
+}
+
 /// Matches `text` against an IAM wildcard pattern (`*`, `?`), case-sensitively.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let mut atoms = Vec::new();

@@ -47,7 +47,7 @@ fn decide_one(args: &Args) -> Result<String, String> {
     let shown = args.scenario.display();
     let text = std::fs::read_to_string(&args.scenario)
         .map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    let scenario = Scenario::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let scenario = Scenario::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
     let caller = Caller::parse(&args.principal).map_err(|e| format!("--principal: {e}"))?;
     let operation = Operation::from_name(&args.operation)
         .ok_or_else(|| format!("--operation: `{}` is not a KMS operation", args.operation))?;

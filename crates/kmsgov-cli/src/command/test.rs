@@ -35,7 +35,7 @@ pub(crate) fn run(args: &Args) -> u8 {
                 continue;
             }
         };
-        let scenario = match Scenario::from_str(&text) {
+        let scenario = match Scenario::parse(&text) {
             Ok(s) => s,
             Err(e) => {
                 err(&format!("{shown}: {e}"));
