@@ -78,6 +78,92 @@ pub fn decide(world: &World, call: &Call<'_>, trace: Trace) -> Decision {
     }
 }
 
+/// One IAM action on one key, without an API request around it: "may this
+/// principal perform `kms:Decrypt` on this key?". Every policy layer, grants
+/// and the cross-account rule apply; request validation, key state and key
+/// usage do not (they belong to operations).
+#[derive(Debug, Clone, Copy)]
+pub struct ActionCall<'a> {
+    /// Who calls.
+    pub caller: &'a Caller,
+    /// The action, e.g. `kms:Decrypt`.
+    pub action: &'a str,
+    /// The key ARN.
+    pub key: &'a str,
+    /// Condition keys that are not derived from the world (`kms:ViaService`,
+    /// `kms:EncryptionContext:…`, …).
+    pub env: &'a Environment,
+}
+
+/// Decides one action on one key.
+pub fn decide_action(world: &World, call: &ActionCall<'_>, trace: Trace) -> Decision {
+    let name = call.action.strip_prefix("kms:").unwrap_or(call.action);
+    let operation = match name {
+        "ReEncryptFrom" | "ReEncryptTo" => Operation::ReEncrypt,
+        other => Operation::from_name(other).unwrap_or(Operation::DescribeKey),
+    };
+    let empty = Value::Object(Map::new());
+    let op_call = Call {
+        caller: call.caller,
+        operation,
+        input: &empty,
+        env: call.env,
+        ciphertext_key: None,
+    };
+    let input = match &empty {
+        Value::Object(m) => m,
+        _ => {
+            return Decision {
+                outcome: Outcome::Allow,
+                message: String::new(),
+                path: Vec::new(),
+            }
+        }
+    };
+    let mut run = Run {
+        world,
+        call: &op_call,
+        input,
+        caller: CallerInfo::resolve(world, call.caller),
+        trace: trace == Trace::Full,
+        path: Vec::new(),
+    };
+    let result = (|| {
+        let idx = *world.key_by_arn.get(call.key).ok_or_else(|| {
+            Failure::error(
+                ErrorCode::NotFoundException,
+                format!("Key '{}' does not exist", call.key),
+            )
+        })?;
+        let key = world
+            .keys
+            .get(idx)
+            .ok_or_else(|| Failure::error(ErrorCode::NotFoundException, "no such key"))?;
+        run.cross_account(operation, key, call.action)?;
+        let grant_op = crate::operation::GRANT_OPERATIONS
+            .iter()
+            .find(|g| **g == name)
+            .copied();
+        let check = Check {
+            action: Cow::Borrowed(call.action),
+            target: Target::Key(key, idx),
+            facts: Facts::default(),
+            grants: grant_op.map_or(GrantRule::None, GrantRule::Op),
+            constrained_context: None,
+        };
+        run.authorize(&check)
+    })();
+    let (outcome, message) = match result {
+        Ok(()) => (Outcome::Allow, String::new()),
+        Err(f) => (f.outcome, f.message),
+    };
+    Decision {
+        outcome,
+        message,
+        path: run.path,
+    }
+}
+
 /// The resource a permission is checked against.
 #[derive(Debug, Clone)]
 pub(crate) enum Target<'a> {
@@ -102,7 +188,7 @@ pub(crate) enum GrantRule<'a> {
 /// One permission check: an action on a resource, with its condition facts.
 #[derive(Debug)]
 pub(crate) struct Check<'a> {
-    pub(crate) action: Cow<'static, str>,
+    pub(crate) action: Cow<'a, str>,
     pub(crate) target: Target<'a>,
     pub(crate) facts: Facts<'a>,
     pub(crate) grants: GrantRule<'a>,
