@@ -1,0 +1,158 @@
+//! The `kmsgov` binary: exit codes and output of `test`, `eval` and `policy validate`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation should stop the test"
+)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn kmsgov() -> Command {
+    Command::cargo_bin("kmsgov").unwrap()
+}
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const WORLD: &str = r#"{
+  "name": "cli",
+  "accounts": {"111122223333": {}},
+  "principals": [{"arn": "arn:aws:iam::111122223333:user/alice", "policies": [
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]}]}],
+  "keys": [{"arn": "arn:aws:kms:us-east-1:111122223333:key/k1"}],
+  "tests": [
+    {"name": "alice encrypts", "principal": "arn:aws:iam::111122223333:user/alice", "operation": "Encrypt",
+     "input": {"KeyId": "k1", "Plaintext": "aGk="}, "expect": "Allow"},
+    {"name": "alice decrypts", "principal": "arn:aws:iam::111122223333:user/alice", "operation": "Decrypt",
+     "input": {"KeyId": "k1", "CiphertextBlob": "AAAA"}, "expect": "Deny",
+     "reason": "because no identity-based policy allows the kms:Decrypt action"}
+  ]
+}"#;
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).lines().last().unwrap_or("").to_owned()
+}
+
+#[test]
+fn test_passes_the_bundled_scenarios() {
+    let out = kmsgov().arg("test").arg(repo("scenarios")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let last = last_line(&out.stdout);
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    let passed: usize = last.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(passed >= 600, "{last}");
+}
+
+#[test]
+fn test_exit_codes_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(&dir, "good.json", WORLD);
+    let out = kmsgov().arg("test").arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(last_line(&out.stdout), "2 passed, 0 failed");
+
+    let failing = write(&dir, "failing.json", &WORLD.replace(r#""expect": "Deny""#, r#""expect": "Allow""#));
+    let out = kmsgov().arg("test").arg(&failing).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL") && stdout.contains("alice decrypts") && stdout.contains("expected Allow"), "{stdout}");
+    assert_eq!(last_line(&out.stdout), "1 passed, 1 failed");
+
+    let bad = write(&dir, "bad.json", &WORLD.replace(r#""operation": "Decrypt""#, r#""operation": "Decrypt", "typo": 1"#));
+    let out = kmsgov().arg("test").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.json") && stderr.contains("/tests/1/typo"), "{stderr}");
+
+    let out = kmsgov().arg("test").arg(dir.path().join("missing.json")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(last_line(&out.stdout), "0 passed, 0 failed");
+}
+
+#[test]
+fn eval_prints_the_decision_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = write(&dir, "w.json", WORLD);
+    let args = |format: &str| {
+        let mut c = kmsgov();
+        c.args(["eval"]).arg(&world).args([
+            "--principal",
+            "arn:aws:iam::111122223333:user/alice",
+            "--operation",
+            "Decrypt",
+            "--input",
+            r#"{"KeyId": "k1", "CiphertextBlob": "AAAA"}"#,
+            "--context",
+            r#"{"aws:SourceIp": "203.0.113.7"}"#,
+            "--format",
+            format,
+        ]);
+        c
+    };
+    let out = args("json").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "Deny");
+    assert!(v["reason"].as_str().unwrap().contains("no identity-based policy allows the kms:Decrypt action"));
+    assert!(v["path"].as_array().unwrap().iter().any(|e| e["layer"] == "key policy"));
+
+    let out = args("text").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("decision: Deny"), "{text}");
+    assert!(text.contains("key policy"), "{text}");
+
+    let out = kmsgov()
+        .arg("eval")
+        .arg(&world)
+        .args(["--principal", "nobody", "--operation", "Decrypt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = kmsgov()
+        .arg("eval")
+        .arg(&world)
+        .args(["--principal", "arn:aws:iam::111122223333:user/alice", "--operation", "Decrypt", "--input", "{"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn policy_validate_reports_pointers() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(&dir, "good.json", r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}"#);
+    let bad = write(
+        &dir,
+        "bad.json",
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*", "Condition": {"StringLikee": {"a:b": "c"}}}]}"#,
+    );
+    let out = kmsgov().args(["policy", "validate"]).arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = kmsgov().args(["policy", "validate"]).arg(&good).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("bad.json: /Statement/0/Condition/StringLikee: unknown condition operator"), "{stdout}");
+    let out = kmsgov().args(["policy", "validate"]).arg(dir.path().join("nope.json")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A KMS key policy with ForAllValues on an encryption-context key.
+    let kp = write(
+        &dir,
+        "kp.json",
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:Decrypt", "Resource": "*", "Condition": {"ForAllValues:StringEquals": {"kms:EncryptionContext:dept": "IT"}}}]}"#,
+    );
+    let out = kmsgov().args(["policy", "validate", "--kind", "key"]).arg(&kp).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("overly permissive"));
+}
