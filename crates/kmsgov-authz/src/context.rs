@@ -15,52 +15,83 @@ use crate::world::{Account, Key, NamedPolicy, Principal, World};
 pub const DEFAULT_CURRENT_TIME: &str = "2026-01-01T00:00:00Z";
 
 /// Values from the request's environment (not in the body): `aws:SourceIp`,
-/// `kms:ViaService`, `aws:CurrentTime`, … Names are stored lower-cased. These
-/// override anything the engine derives.
+/// `kms:ViaService`, `aws:CurrentTime`, … Names are case-insensitive. These
+/// override anything the engine derives. Keys and values may be borrowed from
+/// the request, so building an environment from request JSON copies nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Environment {
-    values: BTreeMap<String, EnvValue>,
+pub struct Environment<'a> {
+    entries: Vec<(Cow<'a, str>, EnvValue<'a>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum EnvValue {
-    One(String),
-    Many(Vec<String>),
+enum EnvValue<'a> {
+    One(Cow<'a, str>),
+    Many(Vec<Cow<'a, str>>),
 }
 
-impl Environment {
+impl<'a> Environment<'a> {
     /// An empty environment.
     pub fn new() -> Self {
-        Self::default()
+        Environment {
+            entries: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, key: Cow<'a, str>, value: EnvValue<'a>) {
+        match self.entries.iter_mut().find(|(k, _)| same_key(k, &key)) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((key, value)),
+        }
     }
 
     /// Sets a single-valued key.
-    pub fn insert(&mut self, key: &str, value: impl Into<String>) {
-        self.values
-            .insert(key.to_lowercase(), EnvValue::One(value.into()));
+    pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
+        self.set(key.into(), EnvValue::One(value.into()));
     }
 
     /// Sets a multi-valued key.
-    pub fn insert_many(&mut self, key: &str, values: Vec<String>) {
-        self.values
-            .insert(key.to_lowercase(), EnvValue::Many(values));
+    pub fn insert_many(&mut self, key: impl Into<Cow<'a, str>>, values: Vec<Cow<'a, str>>) {
+        self.set(key.into(), EnvValue::Many(values));
     }
 
-    /// A single value, if set.
+    /// A single value, if set (the name is case-insensitive).
     pub fn get_one(&self, key: &str) -> Option<&str> {
-        match self.values.get(&key.to_lowercase()) {
+        match self.find(key) {
             Some(EnvValue::One(s)) => Some(s),
             _ => None,
         }
     }
 
-    fn get(&self, key: &str) -> Option<ContextValue<'_>> {
-        self.values.get(key).map(|v| match v {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn find(&self, key: &str) -> Option<&EnvValue<'a>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| same_key(k, key))
+            .map(|(_, v)| v)
+    }
+
+    fn get(&self, key_lower: &str) -> Option<ContextValue<'_>> {
+        self.find(key_lower).map(|v| match v {
             EnvValue::One(s) => ContextValue::One(Cow::Borrowed(s)),
             EnvValue::Many(v) => {
-                ContextValue::Many(v.iter().map(|s| Cow::Borrowed(s.as_str())).collect())
+                ContextValue::Many(v.iter().map(|s| Cow::Borrowed(s.as_ref())).collect())
             }
         })
+    }
+}
+
+/// Case-insensitive key comparison without allocating.
+fn same_key(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
     }
 }
 
@@ -106,7 +137,9 @@ impl<'w> CallerInfo<'w> {
             Some(arn) => arn,
             None => Cow::Owned(caller.arn().to_owned()),
         };
-        let service_linked = principal_arn.contains(":role/aws-service-role/");
+        let service_linked = principal_arn
+            .rsplit_once(":role/")
+            .is_some_and(|(_, path)| path.starts_with("aws-service-role/"));
         CallerInfo {
             caller,
             entry,
@@ -171,6 +204,21 @@ impl<'w> CallerInfo<'w> {
     }
 }
 
+/// Does `name`, lower-cased, equal `lowered`? (No allocation.)
+pub(crate) fn eq_lowered(name: &str, lowered: &str) -> bool {
+    if name.is_ascii() {
+        name.len() == lowered.len()
+            && name
+                .bytes()
+                .zip(lowered.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
+    } else {
+        name.chars()
+            .flat_map(char::to_lowercase)
+            .eq(lowered.chars())
+    }
+}
+
 /// Facts taken from the request body for one permission check.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Facts<'a> {
@@ -191,7 +239,7 @@ pub(crate) struct KeyContext<'a> {
     pub(crate) caller: &'a CallerInfo<'a>,
     pub(crate) key: Option<&'a Key>,
     pub(crate) facts: &'a Facts<'a>,
-    pub(crate) env: &'a Environment,
+    pub(crate) env: &'a Environment<'a>,
     /// Keys that KMS supports only in IAM policies (`aws:ResourceTag/…`,
     /// `kms:ResourceAliases`) are absent when the key policy is evaluated.
     pub(crate) for_key_policy: bool,
@@ -234,7 +282,7 @@ impl KeyContext<'_> {
             let ec = self.facts.encryption_context?;
             return ec
                 .iter()
-                .find(|(name, _)| name.to_lowercase() == ec_key)
+                .find(|(name, _)| eq_lowered(name, ec_key))
                 .and_then(|(_, v)| v.as_str())
                 .and_then(one);
         }
@@ -292,7 +340,7 @@ impl KeyContext<'_> {
             return key
                 .tags
                 .iter()
-                .find(|(t, _)| t.to_lowercase() == tag)
+                .find(|(t, _)| eq_lowered(t, tag))
                 .and_then(|(_, v)| one(v));
         }
         if let Some(tag) = k.strip_prefix("requesttag/") {
@@ -300,7 +348,7 @@ impl KeyContext<'_> {
                 .facts
                 .request_tags
                 .iter()
-                .find(|(t, _)| t.to_lowercase() == tag)
+                .find(|(t, _)| eq_lowered(t, tag))
                 .and_then(|(_, v)| one(v));
         }
         match k {
@@ -375,7 +423,7 @@ impl KeyContext<'_> {
                 owned((millis.div_euclid(1000)).to_string())
             }
             "securetransport" => one("true"),
-            "viaawsservice" => boolean(self.env.get_one("kms:ViaService").is_some()),
+            "viaawsservice" => boolean(self.env.get_one("kms:viaservice").is_some()),
             "tagkeys" => self
                 .facts
                 .lists

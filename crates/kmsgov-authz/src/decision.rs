@@ -1,6 +1,7 @@
 //! What the engine answers: the outcome, the AWS-shaped message, and the
 //! decision path (one entry per layer that was looked at).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -100,7 +101,7 @@ pub struct PathEntry {
     /// The layer: `request`, `key`, `service control policy`, `resource control
     /// policy`, `VPC endpoint policy`, `key policy`, `identity-based policy`,
     /// `permissions boundary`, `session policy`, `grants`, `key state`, …
-    pub layer: String,
+    pub layer: Cow<'static, str>,
     /// The permission checked, e.g. `kms:Decrypt on arn:aws:kms:…:key/…`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub check: String,
@@ -108,13 +109,13 @@ pub struct PathEntry {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub policy: String,
     /// `Allow`, `ExplicitDeny`, `NotApplicable`, `Pass`, `Fail`, `Skipped`.
-    pub verdict: String,
+    pub verdict: Cow<'static, str>,
     /// Statements that matched, or nearly matched (all but conditions).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub statements: Vec<StatementEntry>,
     /// Why, in a sentence.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub note: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub note: Cow<'static, str>,
 }
 
 /// A statement in the decision path.
@@ -126,15 +127,15 @@ pub struct StatementEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// `Allow` or `Deny`.
-    pub effect: String,
+    pub effect: Cow<'static, str>,
     /// Whether it matched.
     pub matched: bool,
     /// How the caller matched `Principal` (`Exact`, `Role`, `Account`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
     /// Whether this match counts for the decision, and why not if it does not.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub note: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub note: Cow<'static, str>,
     /// Conditions with their values.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ConditionEntry>,
@@ -154,7 +155,7 @@ pub struct ConditionEntry {
     /// Whether it held.
     pub result: bool,
     /// Why.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
 }
 
 impl Decision {

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use kmsgov_policy::{
-    Caller, CallerKind, Effect, Evaluation, Matched, Outcome as PolicyOutcome, Policy,
-    PrincipalCheck, PrincipalMatch, Request,
+    Caller, CallerKind, Effect, Evaluation, Outcome as PolicyOutcome, Policy, PrincipalCheck,
+    PrincipalMatch, Request,
 };
 use serde_json::{Map, Value};
 
@@ -28,7 +28,7 @@ pub struct Call<'a> {
     /// The request body, exactly as the KMS JSON API takes it.
     pub input: &'a Value,
     /// Request facts that are not in the body (`aws:SourceIp`, `kms:ViaService`, …).
-    pub env: &'a Environment,
+    pub env: &'a Environment<'a>,
     /// For Decrypt and ReEncrypt: the key ARN recorded in the ciphertext, used
     /// when the request names no key.
     pub ciphertext_key: Option<&'a str>,
@@ -92,7 +92,7 @@ pub struct ActionCall<'a> {
     pub key: &'a str,
     /// Condition keys that are not derived from the world (`kms:ViaService`,
     /// `kms:EncryptionContext:…`, …).
-    pub env: &'a Environment,
+    pub env: &'a Environment<'a>,
 }
 
 /// Decides one action on one key.
@@ -216,7 +216,25 @@ pub(crate) struct Run<'a> {
 struct PolicySet {
     deny: bool,
     allow: bool,
-    matched: Vec<Matched>,
+    /// Which kinds of principal match the matching Allow statements had,
+    /// one bit per kind.
+    allow_kinds: u8,
+}
+
+impl PolicySet {
+    fn allows_with(&self, kinds: &[PrincipalMatch]) -> bool {
+        kinds.iter().any(|k| self.allow_kinds & kind_bit(*k) != 0)
+    }
+}
+
+fn kind_bit(kind: PrincipalMatch) -> u8 {
+    match kind {
+        PrincipalMatch::Account => 1,
+        PrincipalMatch::Role => 2,
+        PrincipalMatch::Wildcard => 4,
+        PrincipalMatch::Service => 8,
+        PrincipalMatch::Exact => 16,
+    }
 }
 
 impl<'a> Run<'a> {
@@ -280,19 +298,19 @@ impl<'a> Run<'a> {
         self.input
     }
 
-    pub(crate) fn env(&self) -> &'a Environment {
+    pub(crate) fn env(&self) -> &'a Environment<'a> {
         self.call.env
     }
 
-    pub(crate) fn note(&mut self, layer: &str, verdict: &str, note: &str) {
+    pub(crate) fn note(&mut self, layer: &'static str, verdict: &'static str, note: &str) {
         if self.trace {
             self.path.push(PathEntry {
-                layer: layer.to_owned(),
+                layer: Cow::Borrowed(layer),
                 check: String::new(),
                 policy: String::new(),
-                verdict: verdict.to_owned(),
+                verdict: Cow::Borrowed(verdict),
                 statements: Vec::new(),
-                note: note.to_owned(),
+                note: Cow::Owned(note.to_owned()),
             });
         }
     }
@@ -850,22 +868,35 @@ impl<'a> Run<'a> {
         explicit: bool,
         policy_type: &str,
     ) -> String {
+        // Built by hand: this runs for every denial, and `format!` costs more.
         let caller = self.caller.caller.arn();
-        let on = if resource == "*" {
-            String::new()
-        } else {
-            format!(" on resource: {resource}")
-        };
+        let mut m = String::with_capacity(120 + caller.len() + resource.len() + 2 * action.len());
+        m.push_str("User: ");
+        m.push_str(caller);
+        m.push_str(" is not authorized to perform: ");
+        m.push_str(action);
+        if resource != "*" {
+            m.push_str(" on resource: ");
+            m.push_str(resource);
+        }
         if explicit {
             let article = if policy_type.starts_with(['a', 'e', 'i', 'o', 'u']) {
                 "an"
             } else {
                 "a"
             };
-            format!("User: {caller} is not authorized to perform: {action}{on} with an explicit deny in {article} {policy_type}")
+            m.push_str(" with an explicit deny in ");
+            m.push_str(article);
+            m.push(' ');
+            m.push_str(policy_type);
         } else {
-            format!("User: {caller} is not authorized to perform: {action}{on} because no {policy_type} allows the {action} action")
+            m.push_str(" because no ");
+            m.push_str(policy_type);
+            m.push_str(" allows the ");
+            m.push_str(action);
+            m.push_str(" action");
         }
+        m
     }
 
     fn deny(&mut self, check: &Check<'_>, explicit: bool, policy_type: &str) -> Failure {
@@ -883,7 +914,7 @@ impl<'a> Run<'a> {
                 policy: String::new(),
                 verdict: "Deny".into(),
                 statements: Vec::new(),
-                note: format!("{how}: {policy_type}"),
+                note: format!("{how}: {policy_type}").into(),
             });
         }
         Failure::denied(message)
@@ -899,7 +930,11 @@ impl<'a> Run<'a> {
         };
         let resource = target_arn(&check.target);
         let caller_kind = self.caller.caller.kind();
-        let label = format!("{} on {resource}", check.action);
+        let label = if self.trace {
+            format!("{} on {resource}", check.action)
+        } else {
+            String::new()
+        };
         // The contexts borrow the caller; copy what the layers need first.
         let caller_info = self.caller.clone();
         let iam_ctx = KeyContext {
@@ -943,7 +978,7 @@ impl<'a> Run<'a> {
             for (i, level) in levels.iter().enumerate() {
                 let set = self.policy_set(
                     "service control policy",
-                    &format!("level {i}"),
+                    &self.level_name(i),
                     &label,
                     level,
                     &iam_req,
@@ -965,7 +1000,7 @@ impl<'a> Run<'a> {
                 for (i, level) in levels.iter().enumerate() {
                     let set = self.policy_set(
                         "resource control policy",
-                        &format!("level {i}"),
+                        &self.level_name(i),
                         &label,
                         level,
                         &kp_req,
@@ -976,7 +1011,7 @@ impl<'a> Run<'a> {
         }
         // VPC endpoint policy, when the call came through an endpoint.
         let mut vpce = None;
-        if let Some(id) = env.get_one("aws:SourceVpce") {
+        if let Some(id) = env.get_one("aws:sourcevpce") {
             if let Some(p) = world.vpc_endpoints.get(id) {
                 vpce = Some(self.policy_set(
                     "VPC endpoint policy",
@@ -1099,11 +1134,7 @@ impl<'a> Run<'a> {
         };
 
         let kp = key_policy.unwrap_or_default();
-        let best = |kinds: &[PrincipalMatch]| {
-            kp.matched.iter().any(|m| {
-                m.effect == Effect::Allow && m.principal.is_some_and(|p| kinds.contains(&p))
-            })
-        };
+        let best = |kinds: &[PrincipalMatch]| kp.allows_with(kinds);
         let direct = best(&[
             PrincipalMatch::Exact,
             PrincipalMatch::Wildcard,
@@ -1169,6 +1200,15 @@ impl<'a> Run<'a> {
         Err(self.deny(check, false, reason))
     }
 
+    /// The name of an organization policy level in the path (only built when tracing).
+    fn level_name(&self, i: usize) -> String {
+        if self.trace {
+            format!("level {i}")
+        } else {
+            String::new()
+        }
+    }
+
     fn allowed(&mut self, why: &str) -> Result<(), Failure> {
         self.note("result", "Allow", why);
         Ok(())
@@ -1177,7 +1217,7 @@ impl<'a> Run<'a> {
     /// Evaluates a set of policies of one type; records a path entry per policy.
     fn policy_set(
         &mut self,
-        layer: &str,
+        layer: &'static str,
         owner: &str,
         label: &str,
         policies: &[NamedPolicy],
@@ -1186,40 +1226,51 @@ impl<'a> Run<'a> {
         let mut set = PolicySet::default();
         if policies.is_empty() && self.trace {
             self.path.push(PathEntry {
-                layer: layer.to_owned(),
+                layer: Cow::Borrowed(layer),
                 check: label.to_owned(),
                 policy: format!("{owner}: none attached"),
                 verdict: PolicyOutcome::NotApplicable.as_str().into(),
                 statements: Vec::new(),
-                note: String::new(),
+                note: Cow::Borrowed(""),
             });
         }
+        const KINDS: [PrincipalMatch; 5] = [
+            PrincipalMatch::Exact,
+            PrincipalMatch::Service,
+            PrincipalMatch::Wildcard,
+            PrincipalMatch::Role,
+            PrincipalMatch::Account,
+        ];
         for p in policies {
-            let matched = if self.trace {
+            if self.trace {
                 let eval = p.policy.evaluate(request);
-                let matched: Vec<Matched> = eval
-                    .statements
-                    .iter()
-                    .filter(|s| s.matched)
-                    .map(|s| Matched {
-                        index: s.index,
-                        effect: s.effect,
-                        principal: principal_of(s.principal),
-                    })
-                    .collect();
+                for st in eval.statements.iter().filter(|s| s.matched) {
+                    match st.effect {
+                        Effect::Deny => set.deny = true,
+                        Effect::Allow => {
+                            set.allow = true;
+                            if let Some(k) = principal_of(st.principal) {
+                                set.allow_kinds |= kind_bit(k);
+                            }
+                        }
+                    }
+                }
                 self.record(layer, &p.name, label, &eval);
-                matched
             } else {
-                p.policy.decide(request).matched
-            };
-            set.deny |= matched.iter().any(|m| m.effect == Effect::Deny);
-            set.allow |= matched.iter().any(|m| m.effect == Effect::Allow);
-            set.matched.extend(matched);
+                let summary = p.policy.decide_summary(request);
+                set.deny |= summary.denies();
+                set.allow |= summary.allows();
+                for k in KINDS {
+                    if summary.allows_with(k) {
+                        set.allow_kinds |= kind_bit(k);
+                    }
+                }
+            }
         }
         set
     }
 
-    fn record(&mut self, layer: &str, name: &str, label: &str, eval: &Evaluation) {
+    fn record(&mut self, layer: &'static str, name: &str, label: &str, eval: &Evaluation<'_>) {
         let statements = eval
             .statements
             .iter()
@@ -1230,7 +1281,7 @@ impl<'a> Run<'a> {
             })
             .map(|s| StatementEntry {
                 index: s.index,
-                sid: s.sid.clone(),
+                sid: s.sid.map(str::to_owned),
                 effect: s.effect.as_str().into(),
                 matched: s.matched,
                 principal: principal_of(s.principal).map(|p| p.as_str().to_owned()),
@@ -1239,23 +1290,23 @@ impl<'a> Run<'a> {
                     .conditions
                     .iter()
                     .map(|c| ConditionEntry {
-                        operator: c.operator.clone(),
-                        key: c.key.clone(),
+                        operator: c.operator.to_owned(),
+                        key: c.key.to_owned(),
                         policy_values: c.policy_values.clone(),
                         request_values: c.request_values.clone(),
                         result: c.result,
-                        reason: c.reason.to_owned(),
+                        reason: Cow::Borrowed(c.reason),
                     })
                     .collect(),
             })
             .collect();
         self.path.push(PathEntry {
-            layer: layer.to_owned(),
+            layer: Cow::Borrowed(layer),
             check: label.to_owned(),
             policy: name.to_owned(),
-            verdict: eval.outcome.as_str().to_owned(),
+            verdict: Cow::Borrowed(eval.outcome.as_str()),
             statements,
-            note: String::new(),
+            note: Cow::Borrowed(""),
         });
     }
 
@@ -1292,7 +1343,7 @@ impl<'a> Run<'a> {
                     "NotApplicable".into()
                 },
                 statements: Vec::new(),
-                note: notes.join("; "),
+                note: notes.join("; ").into(),
             });
         }
         found
@@ -1565,16 +1616,16 @@ fn principal_of(check: PrincipalCheck) -> Option<PrincipalMatch> {
 }
 
 fn statement_note(
-    layer: &str,
+    layer: &'static str,
     matched: bool,
     principal: Option<PrincipalMatch>,
     effect: Effect,
-) -> String {
+) -> Cow<'static, str> {
     if !matched {
         return "a condition did not hold".into();
     }
     if layer != "key policy" || effect == Effect::Deny {
-        return String::new();
+        return Cow::Borrowed("");
     }
     match principal {
         Some(PrincipalMatch::Account) => {
@@ -1585,7 +1636,7 @@ fn statement_note(
                 .into()
         }
         Some(_) => "names the caller directly".into(),
-        None => String::new(),
+        None => Cow::Borrowed(""),
     }
 }
 

@@ -44,6 +44,7 @@ mod failure;
 mod keypolicy;
 mod keystate;
 mod operation;
+mod request_json;
 mod retire;
 mod scenario;
 mod validate;
@@ -56,6 +57,7 @@ pub use keypolicy::{
     default_policy, default_policy_text, key_policy_options, MAX_KEY_POLICY_BYTES,
 };
 pub use operation::{Operation, GRANT_OPERATIONS};
+pub use request_json::{decide_action_json, RequestError};
 pub use scenario::{environment, parse_outcome, Scenario, ScenarioError, TestCase, TestResult};
 pub use world::{
     AccessKey, Account, Grant, GrantConstraints, Key, KeyState, NamedPolicy, Principal, World,

@@ -185,7 +185,8 @@ impl Run<'_> {
                     grant.grantee,
                     grant.operations,
                     grant.issuing_account
-                ),
+                )
+                .into(),
             });
         }
         match why {

@@ -3,6 +3,7 @@
 //! Loading checks every field; an unknown field is an error unless its name
 //! starts with `x-`, so typos are caught. Errors name the JSON pointer.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -64,7 +65,7 @@ pub struct TestCase {
     /// The request body.
     pub input: Value,
     /// Request facts from `context`.
-    pub env: Environment,
+    pub env: Environment<'static>,
     /// The expected outcome.
     pub expect: Outcome,
     /// A substring the message must contain.
@@ -759,26 +760,26 @@ pub fn parse_outcome(s: &str) -> Option<Outcome> {
 }
 
 /// Request facts from a `context` object: strings or lists of strings.
-pub fn environment(value: Option<&Value>, at: &str) -> Result<Environment, ScenarioError> {
+pub fn environment(value: Option<&Value>, at: &str) -> Result<Environment<'static>, ScenarioError> {
     let mut env = Environment::new();
     match value {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             for (k, v) in m {
                 match v {
-                    Value::String(s) => env.insert(k, s.clone()),
-                    Value::Bool(b) => env.insert(k, b.to_string()),
-                    Value::Number(n) => env.insert(k, n.to_string()),
+                    Value::String(s) => env.insert(k.clone(), s.clone()),
+                    Value::Bool(b) => env.insert(k.clone(), b.to_string()),
+                    Value::Number(n) => env.insert(k.clone(), n.to_string()),
                     Value::Array(items) => {
                         let values = items
                             .iter()
                             .map(|i| {
                                 i.as_str()
-                                    .map(str::to_owned)
+                                    .map(|s| Cow::Owned(s.to_owned()))
                                     .ok_or_else(|| err(&key_ptr(at, k), "expected strings"))
                             })
                             .collect::<Result<_, _>>()?;
-                        env.insert_many(k, values);
+                        env.insert_many(k.clone(), values);
                     }
                     _ => {
                         return Err(err(

@@ -2,7 +2,9 @@
 //! policies, principals and their policies, keys, aliases, grants and VPC
 //! endpoints. Every policy in it has already been parsed and validated.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use kmsgov_policy::Policy;
 
@@ -192,7 +194,8 @@ pub struct World {
     pub vpc_endpoints: BTreeMap<String, NamedPolicy>,
     pub(crate) key_by_arn: HashMap<String, usize>,
     pub(crate) alias_to_key: HashMap<String, usize>,
-    pub(crate) role_by_name: HashMap<(String, String), String>,
+    /// Role ARNs by account, then role name.
+    pub(crate) role_by_name: HashMap<String, HashMap<String, String>>,
 }
 
 impl World {
@@ -222,17 +225,21 @@ impl World {
                     .map(move |a| (format!("arn:aws:kms:{}:{}:{}", k.region, k.account, a), i))
             })
             .collect();
-        self.role_by_name = self
-            .principals
-            .keys()
-            .filter_map(|arn| {
+        self.role_by_name = HashMap::default();
+        for arn in self.principals.keys() {
+            let role = (|| {
                 let rest = arn.strip_prefix("arn:aws:iam::")?;
                 let (account, resource) = rest.split_once(':')?;
-                let path = resource.strip_prefix("role/")?;
-                let name = path.rsplit('/').next()?;
-                Some(((account.to_owned(), name.to_owned()), arn.clone()))
-            })
-            .collect();
+                let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+                Some((account, name))
+            })();
+            if let Some((account, name)) = role {
+                self.role_by_name
+                    .entry(account.to_owned())
+                    .or_default()
+                    .insert(name.to_owned(), arn.clone());
+            }
+        }
     }
 
     /// The key with this ARN.
@@ -250,7 +257,8 @@ impl World {
     /// The ARN of the role named `name` in `account`, if the world lists it.
     pub fn role_arn(&self, account: &str, name: &str) -> Option<&str> {
         self.role_by_name
-            .get(&(account.to_owned(), name.to_owned()))
+            .get(account)?
+            .get(name)
             .map(String::as_str)
     }
 

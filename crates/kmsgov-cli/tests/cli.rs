@@ -17,7 +17,9 @@ fn kmsgov() -> Command {
 }
 
 fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
@@ -42,13 +44,26 @@ const WORLD: &str = r#"{
 }"#;
 
 fn last_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).lines().last().unwrap_or("").to_owned()
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_owned()
 }
 
 #[test]
 fn test_passes_the_bundled_scenarios() {
-    let out = kmsgov().arg("test").arg(repo("scenarios")).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = kmsgov()
+        .arg("test")
+        .arg(repo("scenarios"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let last = last_line(&out.stdout);
     assert!(last.ends_with(" passed, 0 failed"), "{last}");
     let passed: usize = last.split_whitespace().next().unwrap().parse().unwrap();
@@ -63,20 +78,43 @@ fn test_exit_codes_and_summary() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(last_line(&out.stdout), "2 passed, 0 failed");
 
-    let failing = write(&dir, "failing.json", &WORLD.replace(r#""expect": "Deny""#, r#""expect": "Allow""#));
+    let failing = write(
+        &dir,
+        "failing.json",
+        &WORLD.replace(r#""expect": "Deny""#, r#""expect": "Allow""#),
+    );
     let out = kmsgov().arg("test").arg(&failing).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAIL") && stdout.contains("alice decrypts") && stdout.contains("expected Allow"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL")
+            && stdout.contains("alice decrypts")
+            && stdout.contains("expected Allow"),
+        "{stdout}"
+    );
     assert_eq!(last_line(&out.stdout), "1 passed, 1 failed");
 
-    let bad = write(&dir, "bad.json", &WORLD.replace(r#""operation": "Decrypt""#, r#""operation": "Decrypt", "typo": 1"#));
+    let bad = write(
+        &dir,
+        "bad.json",
+        &WORLD.replace(
+            r#""operation": "Decrypt""#,
+            r#""operation": "Decrypt", "typo": 1"#,
+        ),
+    );
     let out = kmsgov().arg("test").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.json") && stderr.contains("/tests/1/typo"), "{stderr}");
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("/tests/1/typo"),
+        "{stderr}"
+    );
 
-    let out = kmsgov().arg("test").arg(dir.path().join("missing.json")).output().unwrap();
+    let out = kmsgov()
+        .arg("test")
+        .arg(dir.path().join("missing.json"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(last_line(&out.stdout), "0 passed, 0 failed");
 }
@@ -105,8 +143,15 @@ fn eval_prints_the_decision_path() {
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["decision"], "Deny");
-    assert!(v["reason"].as_str().unwrap().contains("no identity-based policy allows the kms:Decrypt action"));
-    assert!(v["path"].as_array().unwrap().iter().any(|e| e["layer"] == "key policy"));
+    assert!(v["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no identity-based policy allows the kms:Decrypt action"));
+    assert!(v["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["layer"] == "key policy"));
 
     let out = args("text").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -123,7 +168,14 @@ fn eval_prints_the_decision_path() {
     let out = kmsgov()
         .arg("eval")
         .arg(&world)
-        .args(["--principal", "arn:aws:iam::111122223333:user/alice", "--operation", "Decrypt", "--input", "{"])
+        .args([
+            "--principal",
+            "arn:aws:iam::111122223333:user/alice",
+            "--operation",
+            "Decrypt",
+            "--input",
+            "{",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -132,19 +184,39 @@ fn eval_prints_the_decision_path() {
 #[test]
 fn policy_validate_reports_pointers() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write(&dir, "good.json", r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}"#);
+    let good = write(
+        &dir,
+        "good.json",
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}"#,
+    );
     let bad = write(
         &dir,
         "bad.json",
         r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*", "Condition": {"StringLikee": {"a:b": "c"}}}]}"#,
     );
-    let out = kmsgov().args(["policy", "validate"]).arg(&good).output().unwrap();
+    let out = kmsgov()
+        .args(["policy", "validate"])
+        .arg(&good)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = kmsgov().args(["policy", "validate"]).arg(&good).arg(&bad).output().unwrap();
+    let out = kmsgov()
+        .args(["policy", "validate"])
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("bad.json: /Statement/0/Condition/StringLikee: unknown condition operator"), "{stdout}");
-    let out = kmsgov().args(["policy", "validate"]).arg(dir.path().join("nope.json")).output().unwrap();
+    assert!(
+        stdout.contains("bad.json: /Statement/0/Condition/StringLikee: unknown condition operator"),
+        "{stdout}"
+    );
+    let out = kmsgov()
+        .args(["policy", "validate"])
+        .arg(dir.path().join("nope.json"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     // A KMS key policy with ForAllValues on an encryption-context key.
     let kp = write(
@@ -152,7 +224,11 @@ fn policy_validate_reports_pointers() {
         "kp.json",
         r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:Decrypt", "Resource": "*", "Condition": {"ForAllValues:StringEquals": {"kms:EncryptionContext:dept": "IT"}}}]}"#,
     );
-    let out = kmsgov().args(["policy", "validate", "--kind", "key"]).arg(&kp).output().unwrap();
+    let out = kmsgov()
+        .args(["policy", "validate", "--kind", "key"])
+        .arg(&kp)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("overly permissive"));
 }

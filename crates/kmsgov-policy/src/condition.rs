@@ -335,13 +335,13 @@ fn ip_in(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     }
 }
 
-/// What a condition found, for the trace.
+/// What a condition found, for the trace (borrowing from the policy).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConditionTrace {
+pub struct ConditionTrace<'p> {
     /// The operator as written.
-    pub operator: String,
+    pub operator: &'p str,
     /// The condition key as written.
-    pub key: String,
+    pub key: &'p str,
     /// The policy's values, with variables resolved where possible.
     pub policy_values: Vec<String>,
     /// The request's values; `None` if the key is absent.
@@ -369,10 +369,10 @@ impl Condition {
     }
 
     /// Evaluates the condition; with `trace`, records what it saw.
-    pub(crate) fn evaluate(
-        &self,
+    pub(crate) fn evaluate<'p>(
+        &'p self,
         ctx: &dyn Context,
-        trace: Option<&mut Vec<ConditionTrace>>,
+        trace: Option<&mut Vec<ConditionTrace<'p>>>,
     ) -> bool {
         let found = ctx.get(&self.key_lower);
         let request: Option<&[Cow<'_, str>]> = match &found {
@@ -383,8 +383,8 @@ impl Condition {
         let (result, reason) = self.decide(request, ctx);
         if let Some(trace) = trace {
             trace.push(ConditionTrace {
-                operator: self.operator_text.clone(),
-                key: self.key.clone(),
+                operator: &self.operator_text,
+                key: &self.key,
                 policy_values: self
                     .values
                     .iter()

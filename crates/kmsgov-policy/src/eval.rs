@@ -117,13 +117,13 @@ impl PrincipalCheck {
     }
 }
 
-/// What one statement did.
+/// What one statement did (borrowing from the policy).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatementTrace {
+pub struct StatementTrace<'p> {
     /// Index in the policy.
     pub index: usize,
     /// The `Sid`, if any.
-    pub sid: Option<String>,
+    pub sid: Option<&'p str>,
     /// The effect.
     pub effect: Effect,
     /// Whether the statement matched as a whole.
@@ -134,32 +134,79 @@ pub struct StatementTrace {
     pub action: bool,
     /// Whether `Resource`/`NotResource` matched (false if absent).
     pub resource: bool,
-    /// Every condition, in document order.
-    pub conditions: Vec<ConditionTrace>,
+    /// Every condition, in document order, when the principal, action and
+    /// resource matched (otherwise the conditions cannot matter and are not
+    /// evaluated: the list is empty).
+    pub conditions: Vec<ConditionTrace<'p>>,
 }
 
 /// The full result: the outcome and a trace of every statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evaluation {
+pub struct Evaluation<'p> {
     /// The outcome.
     pub outcome: Outcome,
     /// One entry per statement, in document order.
-    pub statements: Vec<StatementTrace>,
+    pub statements: Vec<StatementTrace<'p>>,
 }
 
-impl Evaluation {
+impl<'p> Evaluation<'p> {
     /// The statements that matched.
-    pub fn matched(&self) -> impl Iterator<Item = &StatementTrace> {
+    pub fn matched(&self) -> impl Iterator<Item = &StatementTrace<'p>> {
         self.statements.iter().filter(|s| s.matched)
     }
 }
 
+/// The allocation-free result: the outcome and how the caller matched the
+/// `Principal` of the Allow statements that matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// One bit per [`PrincipalMatch`] kind, plus one for statements without a
+    /// principal element.
+    allow_principals: u8,
+}
+
+impl Summary {
+    /// Whether an Allow statement matched with this kind of principal match.
+    pub fn allows_with(&self, kind: PrincipalMatch) -> bool {
+        self.allow_principals & principal_bit(Some(kind)) != 0
+    }
+
+    /// Whether an Allow statement matched (any principal kind, or none).
+    pub fn allows(&self) -> bool {
+        self.allow_principals != 0
+    }
+
+    /// Whether a Deny statement matched.
+    pub fn denies(&self) -> bool {
+        self.outcome == Outcome::ExplicitDeny
+    }
+}
+
+fn principal_bit(kind: Option<PrincipalMatch>) -> u8 {
+    match kind {
+        None => 1,
+        Some(PrincipalMatch::Account) => 2,
+        Some(PrincipalMatch::Role) => 4,
+        Some(PrincipalMatch::Wildcard) => 8,
+        Some(PrincipalMatch::Service) => 16,
+        Some(PrincipalMatch::Exact) => 32,
+    }
+}
+
 impl Policy {
-    /// Decides the request; records only which statements matched.
-    pub fn decide(&self, request: &Request<'_>) -> Verdict {
-        let mut matched = Vec::new();
+    /// Calls `f` for each statement that matches, in document order.
+    fn for_each_match(&self, request: &Request<'_>, mut f: impl FnMut(Matched)) {
+        // Lower-case the action once, so patterns compare bytes directly.
+        let mut buf = [0u8; 128];
+        let lowered = lower_ascii(request.action, &mut buf);
         for (index, st) in self.statements.iter().enumerate() {
-            if !st.action_matches(request.action) {
+            let action_ok = match lowered {
+                Some(a) => st.action_matches_lowered(a),
+                None => st.action_matches(request.action),
+            };
+            if !action_ok {
                 continue;
             }
             let principal = st.principal_check(request.caller);
@@ -173,21 +220,49 @@ impl Policy {
             {
                 continue;
             }
-            matched.push(Matched {
+            f(Matched {
                 index,
                 effect: st.effect,
                 principal: principal.as_match(),
             });
         }
+    }
+
+    /// Decides the request; records only which statements matched.
+    pub fn decide(&self, request: &Request<'_>) -> Verdict {
+        let mut matched = Vec::new();
+        self.for_each_match(request, |m| matched.push(m));
         Verdict {
             outcome: outcome_of(matched.iter().map(|m| m.effect)),
             matched,
         }
     }
 
+    /// Decides the request without allocating: the outcome and the kinds of
+    /// principal match among the Allow statements that matched.
+    pub fn decide_summary(&self, request: &Request<'_>) -> Summary {
+        let mut deny = false;
+        let mut allow_principals = 0u8;
+        self.for_each_match(request, |m| match m.effect {
+            Effect::Deny => deny = true,
+            Effect::Allow => allow_principals |= principal_bit(m.principal),
+        });
+        let outcome = if deny {
+            Outcome::ExplicitDeny
+        } else if allow_principals != 0 {
+            Outcome::Allow
+        } else {
+            Outcome::NotApplicable
+        };
+        Summary {
+            outcome,
+            allow_principals,
+        }
+    }
+
     /// Evaluates the request, checking every element of every statement.
-    pub fn evaluate(&self, request: &Request<'_>) -> Evaluation {
-        let statements: Vec<StatementTrace> = self
+    pub fn evaluate(&self, request: &Request<'_>) -> Evaluation<'_> {
+        let statements: Vec<StatementTrace<'_>> = self
             .statements
             .iter()
             .enumerate()
@@ -195,14 +270,19 @@ impl Policy {
                 let action = st.action_matches(request.action);
                 let principal = st.principal_check(request.caller);
                 let resource = st.resource_matches(request);
-                let mut conditions = Vec::with_capacity(st.conditions.len());
+                // Conditions decide only when everything else matched; they
+                // are evaluated (and traced) only then, as AWS does.
+                let mut conditions = Vec::new();
                 let mut all = true;
-                for c in &st.conditions {
-                    all &= c.evaluate(request.context, Some(&mut conditions));
+                if action && principal.passes() && resource {
+                    conditions.reserve(st.conditions.len());
+                    for c in &st.conditions {
+                        all &= c.evaluate(request.context, Some(&mut conditions));
+                    }
                 }
                 StatementTrace {
                     index,
-                    sid: st.sid.clone(),
+                    sid: st.sid.as_deref(),
                     effect: st.effect,
                     matched: action && principal.passes() && resource && all,
                     principal,
@@ -230,7 +310,30 @@ fn outcome_of(effects: impl Iterator<Item = Effect>) -> Outcome {
     outcome
 }
 
+/// `text` lower-cased into `buf`, if it is ASCII and fits.
+fn lower_ascii<'b>(text: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
+    let out = buf.get_mut(..text.len())?;
+    if !text.is_ascii() {
+        return None;
+    }
+    for (o, b) in out.iter_mut().zip(text.bytes()) {
+        *o = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
+}
+
 impl Statement {
+    /// `action` must already be ASCII lower case.
+    fn action_matches_lowered(&self, action: &str) -> bool {
+        let Some(el) = &self.action else { return false };
+        let any = el
+            .list
+            .items
+            .iter()
+            .any(|p| p.matcher.matches(action, false));
+        any != el.negated
+    }
+
     fn action_matches(&self, action: &str) -> bool {
         let Some(el) = &self.action else { return false };
         let any = el

@@ -53,7 +53,9 @@ mod template;
 pub use condition::{BaseOperator, Condition, ConditionTrace, Operator, Scalar, SetOperator};
 pub use context::{Context, ContextValue, Layered, MapContext};
 pub use error::{PolicyError, PolicyErrorKind, PolicyErrors};
-pub use eval::{Evaluation, Matched, Outcome, PrincipalCheck, Request, StatementTrace, Verdict};
+pub use eval::{
+    Evaluation, Matched, Outcome, PrincipalCheck, Request, StatementTrace, Summary, Verdict,
+};
 pub use parse::{ParseOptions, PolicyKind, SizeCount};
 pub use policy::{Effect, Policy, Statement, Version};
 pub use principal::{BadCaller, Caller, CallerKind, PrincipalMatch, PrincipalType};

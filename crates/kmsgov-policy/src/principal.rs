@@ -9,14 +9,17 @@
 use std::fmt;
 
 /// The caller of a request.
+///
+/// Held as one string with the positions of its parts, so parsing allocates
+/// once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     arn: String,
     kind: CallerKind,
-    account: Option<String>,
-    partition: String,
-    /// For role sessions: the role name; for roles: the role name.
-    role_name: Option<String>,
+    account: Option<std::ops::Range<usize>>,
+    partition: std::ops::Range<usize>,
+    /// For role sessions and roles: the role name.
+    role_name: Option<std::ops::Range<usize>>,
 }
 
 /// What kind of principal the caller is.
@@ -54,17 +57,22 @@ impl fmt::Display for BadCaller {
 
 impl std::error::Error for BadCaller {}
 
+/// The byte range of `part` inside `whole` (`part` must be a sub-slice).
+fn range_of(whole: &str, part: &str) -> std::ops::Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize);
+    start..start + part.len()
+}
+
 impl Caller {
     /// Parses an IAM/STS principal ARN, a service principal (`svc.amazonaws.com`)
     /// or `anonymous`.
     pub fn parse(text: &str) -> Result<Caller, BadCaller> {
-        let bad = || BadCaller(text.to_owned());
         if text == "anonymous" || text == "*" {
             return Ok(Caller {
                 arn: "anonymous".into(),
                 kind: CallerKind::Anonymous,
                 account: None,
-                partition: "aws".into(),
+                partition: 0..0,
                 role_name: None,
             });
         }
@@ -73,23 +81,25 @@ impl Caller {
                 arn: text.to_owned(),
                 kind: CallerKind::Service,
                 account: None,
-                partition: "aws".into(),
+                partition: 0..0,
                 role_name: None,
             });
         }
-        let arn = IamArn::parse(text).ok_or_else(bad)?;
-        let (kind, role_name) = match &arn.resource {
+        let arn = IamArn::parse(text).ok_or_else(|| BadCaller(text.to_owned()))?;
+        let (kind, role_name) = match arn.resource {
             IamResource::Root => (CallerKind::Root, None),
-            IamResource::User { .. } => (CallerKind::User, None),
-            IamResource::Role { name } => (CallerKind::Role, Some(name.clone())),
-            IamResource::AssumedRole { role, .. } => (CallerKind::AssumedRole, Some(role.clone())),
-            IamResource::FederatedUser { .. } => (CallerKind::FederatedUser, None),
+            IamResource::User => (CallerKind::User, None),
+            IamResource::Role { name } => (CallerKind::Role, Some(range_of(text, name))),
+            IamResource::AssumedRole { role } => {
+                (CallerKind::AssumedRole, Some(range_of(text, role)))
+            }
+            IamResource::FederatedUser => (CallerKind::FederatedUser, None),
         };
         Ok(Caller {
+            account: Some(range_of(text, arn.account)),
+            partition: range_of(text, arn.partition),
             arn: text.to_owned(),
             kind,
-            account: Some(arn.account.to_owned()),
-            partition: arn.partition.to_owned(),
             role_name,
         })
     }
@@ -106,17 +116,20 @@ impl Caller {
 
     /// The caller's account, if it has one.
     pub fn account(&self) -> Option<&str> {
-        self.account.as_deref()
+        self.account.clone().and_then(|r| self.arn.get(r))
     }
 
     /// The ARN partition (`aws`, `aws-cn`, `aws-us-gov`).
     pub fn partition(&self) -> &str {
-        &self.partition
+        self.arn
+            .get(self.partition.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
     }
 
     /// The role name for roles and role sessions.
     pub fn role_name(&self) -> Option<&str> {
-        self.role_name.as_deref()
+        self.role_name.clone().and_then(|r| self.arn.get(r))
     }
 }
 
@@ -230,11 +243,11 @@ impl PrincipalId {
                     IamResource::Role { name } => PrincipalId::Role {
                         arn: text.to_owned(),
                         account: arn.account.to_owned(),
-                        name,
+                        name: name.to_owned(),
                     },
-                    IamResource::User { .. }
+                    IamResource::User
                     | IamResource::AssumedRole { .. }
-                    | IamResource::FederatedUser { .. } => PrincipalId::Exact(text.to_owned()),
+                    | IamResource::FederatedUser => PrincipalId::Exact(text.to_owned()),
                 })
             }
             PrincipalType::Service => {
@@ -268,7 +281,7 @@ impl PrincipalId {
                 _ => Some(PrincipalMatch::Wildcard),
             },
             PrincipalId::Account(a) => {
-                if caller.account.as_deref() != Some(a.as_str()) {
+                if caller.account() != Some(a.as_str()) {
                     None
                 } else if caller.kind == CallerKind::Root {
                     Some(PrincipalMatch::Exact)
@@ -280,8 +293,8 @@ impl PrincipalId {
             PrincipalId::Role { account, name, .. } => {
                 let role_caller = matches!(caller.kind, CallerKind::Role | CallerKind::AssumedRole);
                 (role_caller
-                    && caller.account.as_deref() == Some(account.as_str())
-                    && caller.role_name.as_deref() == Some(name.as_str()))
+                    && caller.account() == Some(account.as_str())
+                    && caller.role_name() == Some(name.as_str()))
                 .then_some(PrincipalMatch::Role)
             }
             PrincipalId::Service(s) => (caller.kind == CallerKind::Service && caller.arn == *s)
@@ -295,15 +308,15 @@ impl PrincipalId {
 struct IamArn<'a> {
     partition: &'a str,
     account: &'a str,
-    resource: IamResource,
+    resource: IamResource<'a>,
 }
 
-enum IamResource {
+enum IamResource<'a> {
     Root,
-    User {},
-    Role { name: String },
-    AssumedRole { role: String },
-    FederatedUser {},
+    User,
+    Role { name: &'a str },
+    AssumedRole { role: &'a str },
+    FederatedUser,
 }
 
 impl<'a> IamArn<'a> {
@@ -325,10 +338,10 @@ impl<'a> IamArn<'a> {
                     IamResource::Root
                 } else if let Some(rest) = resource.strip_prefix("user/") {
                     name_after_path(rest)?;
-                    IamResource::User {}
+                    IamResource::User
                 } else if let Some(rest) = resource.strip_prefix("role/") {
                     IamResource::Role {
-                        name: name_after_path(rest)?.to_owned(),
+                        name: name_after_path(rest)?,
                     }
                 } else {
                     return None;
@@ -340,14 +353,12 @@ impl<'a> IamArn<'a> {
                     if !valid_name(role) || session.is_empty() || session.contains('/') {
                         return None;
                     }
-                    IamResource::AssumedRole {
-                        role: role.to_owned(),
-                    }
+                    IamResource::AssumedRole { role }
                 } else if let Some(name) = resource.strip_prefix("federated-user/") {
                     if !valid_name(name) {
                         return None;
                     }
-                    IamResource::FederatedUser {}
+                    IamResource::FederatedUser
                 } else {
                     return None;
                 }
