@@ -70,15 +70,7 @@ pub fn decide(world: &World, call: &Call<'_>, trace: Trace) -> Decision {
         path: Vec::new(),
     };
     let result = run.run();
-    let (outcome, message) = match result {
-        Ok(()) => (Outcome::Allow, String::new()),
-        Err(f) => (f.outcome, f.message),
-    };
-    Decision {
-        outcome,
-        message,
-        path: run.path,
-    }
+    into_decision(result, run.path)
 }
 
 /// One IAM action on one key, without an API request around it: "may this
@@ -156,6 +148,10 @@ pub fn decide_action(world: &World, call: &ActionCall<'_>, trace: Trace) -> Deci
         };
         run.authorize(&check)
     })();
+    into_decision(result, run.path)
+}
+
+fn into_decision(result: Result<(), Failure>, path: Vec<PathEntry>) -> Decision {
     let (outcome, message) = match result {
         Ok(()) => (Outcome::Allow, String::new()),
         Err(f) => (f.outcome, f.message),
@@ -163,7 +159,7 @@ pub fn decide_action(world: &World, call: &ActionCall<'_>, trace: Trace) -> Deci
     Decision {
         outcome,
         message,
-        path: run.path,
+        path,
     }
 }
 

@@ -120,17 +120,8 @@ impl<'a> Run<'a> {
             .filter(|_| caller_kind != CallerKind::Service && caller_kind != CallerKind::Anonymous)
             .and_then(|a| a.scps.as_ref());
         if let Some(levels) = scps {
-            for (i, level) in levels.iter().enumerate() {
-                let set = self.policy_set(
-                    "service control policy",
-                    &self.level_name(i),
-                    &label,
-                    level,
-                    &iam_req,
-                );
-                scp_deny |= set.deny;
-                scp_allow &= set.allow;
-            }
+            (scp_deny, scp_allow) =
+                self.org_levels("service control policy", levels, &label, &iam_req);
         }
         // RCPs: customer managed keys in member accounts; not RetireGrant (spec §1.2).
         let mut rcp_deny = false;
@@ -142,16 +133,8 @@ impl<'a> Run<'a> {
                 .filter(|_| !check.action.eq_ignore_ascii_case("kms:RetireGrant"))
                 .and_then(|a| a.rcps.as_ref());
             if let Some(levels) = rcps {
-                for (i, level) in levels.iter().enumerate() {
-                    let set = self.policy_set(
-                        "resource control policy",
-                        &self.level_name(i),
-                        &label,
-                        level,
-                        &kp_req,
-                    );
-                    rcp_deny |= set.deny;
-                }
+                // RCPs are deny-only: RCPFullAWSAccess allows at every level.
+                (rcp_deny, _) = self.org_levels("resource control policy", levels, &label, &kp_req);
             }
         }
         // VPC endpoint policy, when the call came through an endpoint.
@@ -346,6 +329,24 @@ impl<'a> Run<'a> {
     }
 
     /// The name of an organization policy level in the path (only built when tracing).
+    /// Organization policies by level (root, OUs, account): whether any denies,
+    /// and whether every level allows.
+    fn org_levels(
+        &mut self,
+        layer: &'static str,
+        levels: &[Vec<NamedPolicy>],
+        label: &str,
+        request: &Request<'_>,
+    ) -> (bool, bool) {
+        let (mut deny, mut allow) = (false, true);
+        for (i, level) in levels.iter().enumerate() {
+            let set = self.policy_set(layer, &self.level_name(i), label, level, request);
+            deny |= set.deny;
+            allow &= set.allow;
+        }
+        (deny, allow)
+    }
+
     pub(crate) fn level_name(&self, i: usize) -> String {
         if self.trace {
             format!("level {i}")
