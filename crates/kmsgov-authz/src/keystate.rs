@@ -185,15 +185,7 @@ pub(crate) fn usage_error(
                 "SM2" => alg == "SM2DSA",
                 _ => false,
             };
-            (!ok).then(|| {
-                Failure::error(
-                    ErrorCode::InvalidKeyUsageException,
-                    format!(
-                        "Algorithm {alg} is incompatible with key spec {}.",
-                        key.spec
-                    ),
-                )
-            })
+            (!ok).then(|| incompatible(alg, key))
         }
         UsageNeed::Mac => {
             if !usage_is("GENERATE_VERIFY_MAC") {
@@ -204,15 +196,7 @@ pub(crate) fn usage_error(
                 .spec
                 .strip_prefix("HMAC_")
                 .is_some_and(|bits| alg.strip_prefix("HMAC_SHA_") == Some(bits));
-            (!ok).then(|| {
-                Failure::error(
-                    ErrorCode::InvalidKeyUsageException,
-                    format!(
-                        "Algorithm {alg} is incompatible with key spec {}.",
-                        key.spec
-                    ),
-                )
-            })
+            (!ok).then(|| incompatible(alg, key))
         }
         UsageNeed::KeyAgreement => (!usage_is("KEY_AGREEMENT"))
             .then(|| wrong(op.name()))
@@ -242,15 +226,7 @@ pub(crate) fn encryption_algorithm_error(key: &Key, alg: &str) -> Option<Failure
         "SM2" => alg == "SM2PKE",
         _ => false,
     };
-    (!ok).then(|| {
-        Failure::error(
-            ErrorCode::InvalidKeyUsageException,
-            format!(
-                "Algorithm {alg} is incompatible with key spec {}.",
-                key.spec
-            ),
-        )
-    })
+    (!ok).then(|| incompatible(alg, key))
 }
 
 /// Grant operations that make sense for the key (spec §3.1).
@@ -269,4 +245,15 @@ pub(crate) fn grant_operation_valid(key: &Key, op: &str) -> bool {
         "DeriveSharedSecret" => key.usage == "KEY_AGREEMENT",
         _ => false,
     }
+}
+
+/// `InvalidKeyUsageException` for an algorithm the key's spec does not support.
+fn incompatible(alg: &str, key: &Key) -> Failure {
+    Failure::error(
+        ErrorCode::InvalidKeyUsageException,
+        format!(
+            "Algorithm {alg} is incompatible with key spec {}.",
+            key.spec
+        ),
+    )
 }
