@@ -98,7 +98,9 @@ fn same_key(a: &str, b: &str) -> bool {
 /// The caller, resolved against the world.
 #[derive(Debug, Clone)]
 pub(crate) struct CallerInfo<'w> {
-    pub(crate) caller: &'w Caller,
+    /// The caller; a copy marked with its permissions boundary when one is
+    /// attached (a `NotPrincipal` Deny then always applies).
+    pub(crate) caller: Cow<'w, Caller>,
     /// The world's entry for the caller's own ARN (a user, or a session entry).
     pub(crate) entry: Option<&'w Principal>,
     /// For role sessions: the role's entry.
@@ -136,6 +138,20 @@ impl<'w> CallerInfo<'w> {
         let principal_arn = match role_arn {
             Some(arn) => arn,
             None => Cow::Owned(caller.arn().to_owned()),
+        };
+        let has_boundary = match caller.kind() {
+            CallerKind::AssumedRole | CallerKind::Role => {
+                role.is_some_and(|r| r.boundary.is_some())
+            }
+            CallerKind::User | CallerKind::FederatedUser => {
+                entry.is_some_and(|e| e.boundary.is_some())
+            }
+            _ => false,
+        };
+        let caller = if has_boundary {
+            Cow::Owned(caller.clone().with_permissions_boundary(true))
+        } else {
+            Cow::Borrowed(caller)
         };
         let service_linked = principal_arn
             .rsplit_once(":role/")

@@ -81,7 +81,7 @@ impl Run<'_> {
             for_key_policy: false,
         };
         let request = Request {
-            caller: caller_info.caller,
+            caller: &caller_info.caller,
             action,
             resource: &key.arn,
             context: &ctx,

@@ -411,7 +411,13 @@ fn best_match(value: &PrincipalValue, caller: &Caller) -> Option<PrincipalMatch>
 /// `NotPrincipal` exempts a caller only if it lists the caller at every level
 /// AWS checks: the account, then the role, then the session (or the user).
 /// A list that names only the session still applies the Deny to the caller.
+///
+/// A caller with a permissions boundary is never exempt: AWS applies a
+/// `NotPrincipal` Deny to it whatever the list names.
 fn not_principal_exempts(value: &PrincipalValue, caller: &Caller) -> bool {
+    if caller.has_permissions_boundary() {
+        return false;
+    }
     let ids: Vec<&PrincipalId> = match value {
         PrincipalValue::Star => return true,
         PrincipalValue::Map(map) => map
@@ -445,5 +451,37 @@ fn not_principal_exempts(value: &PrincipalValue, caller: &Caller) -> bool {
         }
         CallerKind::Service => listed(PrincipalMatch::Service),
         CallerKind::Anonymous => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MapContext, ParseOptions, PolicyKind};
+
+    #[test]
+    fn not_principal_never_exempts_a_caller_with_a_boundary() {
+        let policy = Policy::parse(
+            r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotPrincipal": {"AWS": [
+                "arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:user/admin"]},
+                "Action": "*", "Resource": "*"}]}"#,
+            &ParseOptions::new(PolicyKind::Resource),
+        )
+        .unwrap();
+        let ctx = MapContext::new();
+        let admin = Caller::parse("arn:aws:iam::111122223333:user/admin").unwrap();
+        let request = |caller: &Caller| {
+            policy
+                .decide(&Request {
+                    caller,
+                    action: "kms:Decrypt",
+                    resource: "*",
+                    context: &ctx,
+                })
+                .outcome
+        };
+        assert_eq!(request(&admin), Outcome::NotApplicable);
+        let bounded = admin.clone().with_permissions_boundary(true);
+        assert_eq!(request(&bounded), Outcome::ExplicitDeny);
     }
 }

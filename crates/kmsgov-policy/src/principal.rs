@@ -20,6 +20,8 @@ pub struct Caller {
     partition: std::ops::Range<usize>,
     /// For role sessions and roles: the role name.
     role_name: Option<std::ops::Range<usize>>,
+    /// Whether a permissions boundary is attached to the caller's identity.
+    has_boundary: bool,
 }
 
 /// What kind of principal the caller is.
@@ -74,6 +76,7 @@ impl Caller {
                 account: None,
                 partition: 0..0,
                 role_name: None,
+                has_boundary: false,
             });
         }
         if is_service_principal(text) {
@@ -83,6 +86,7 @@ impl Caller {
                 account: None,
                 partition: 0..0,
                 role_name: None,
+                has_boundary: false,
             });
         }
         let arn = IamArn::parse(text).ok_or_else(|| BadCaller(text.to_owned()))?;
@@ -101,6 +105,7 @@ impl Caller {
             arn: text.to_owned(),
             kind,
             role_name,
+            has_boundary: false,
         })
     }
 
@@ -130,6 +135,20 @@ impl Caller {
     /// The role name for roles and role sessions.
     pub fn role_name(&self) -> Option<&str> {
         self.role_name.clone().and_then(|r| self.arn.get(r))
+    }
+
+    /// Records whether a permissions boundary is attached to the caller's
+    /// identity: a `NotPrincipal` Deny then applies whatever it lists (IAM
+    /// User Guide, "NotPrincipal").
+    #[must_use]
+    pub fn with_permissions_boundary(mut self, attached: bool) -> Self {
+        self.has_boundary = attached;
+        self
+    }
+
+    /// Whether a permissions boundary is attached.
+    pub fn has_permissions_boundary(&self) -> bool {
+        self.has_boundary
     }
 }
 

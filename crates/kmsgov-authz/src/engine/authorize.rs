@@ -99,13 +99,13 @@ impl<'a> Run<'a> {
             for_key_policy: true,
         };
         let iam_req = Request {
-            caller: self.caller.caller,
+            caller: &caller_info.caller,
             action: &check.action,
             resource,
             context: &iam_ctx,
         };
         let kp_req = Request {
-            caller: self.caller.caller,
+            caller: &caller_info.caller,
             action: &check.action,
             resource,
             context: &kp_ctx,

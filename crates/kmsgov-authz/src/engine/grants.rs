@@ -130,7 +130,7 @@ impl<'a> Run<'a> {
 
     /// How an ARN in a grant names the caller.
     pub(crate) fn names_caller(&self, arn: &str) -> Named {
-        let caller = self.caller.caller;
+        let caller = &self.caller.caller;
         if arn == caller.arn() {
             return Named::Exact;
         }

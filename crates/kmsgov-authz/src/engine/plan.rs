@@ -18,7 +18,7 @@ impl<'a> Run<'a> {
         self.input.get(name).and_then(Value::as_str)
     }
 
-    pub(crate) fn caller_account(&self) -> &'a str {
+    pub(crate) fn caller_account(&self) -> &str {
         self.caller.caller.account().unwrap_or("")
     }
 
