@@ -5,3 +5,6 @@
 //! a `Store` trait). See `ARCHITECTURE.md`.
 
 #![warn(missing_docs)]
+
+pub mod ciphertext;
+pub mod crypto;
