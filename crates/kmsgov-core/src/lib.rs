@@ -8,3 +8,5 @@
 
 pub mod ciphertext;
 pub mod crypto;
+pub mod root_key;
+pub mod store;
