@@ -212,3 +212,148 @@ impl fmt::Display for SigV4Error {
 }
 
 impl std::error::Error for SigV4Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes and messages are part of the contract: each is asserted exactly.
+    #[test]
+    fn codes_and_messages() {
+        let cases = [
+            (
+                SigV4Error::MissingAuthentication,
+                "MissingAuthenticationToken",
+                "request is missing authentication token",
+            ),
+            (
+                SigV4Error::ConflictingAuthentication,
+                "IncompleteSignature",
+                "only one authentication mechanism is allowed: the authorization header or the presigned query string",
+            ),
+            (
+                SigV4Error::UnsupportedAlgorithm,
+                "IncompleteSignature",
+                "unsupported signing algorithm, expected `AWS4-HMAC-SHA256`",
+            ),
+            (
+                SigV4Error::Missing(Component::Credential),
+                "IncompleteSignature",
+                "authorization requires the `Credential` parameter",
+            ),
+            (
+                SigV4Error::Malformed(Component::Expires),
+                "IncompleteSignature",
+                "the `X-Amz-Expires` parameter is malformed",
+            ),
+            (
+                SigV4Error::Duplicate(Component::Date),
+                "IncompleteSignature",
+                "the `X-Amz-Date` parameter appears more than once",
+            ),
+            (
+                SigV4Error::UnknownComponent,
+                "IncompleteSignature",
+                "the authorization header has an unknown parameter",
+            ),
+            (
+                SigV4Error::HostNotSigned,
+                "IncompleteSignature",
+                "`host` must be a signed header",
+            ),
+            (
+                SigV4Error::DateNotSigned,
+                "IncompleteSignature",
+                "`x-amz-date` or `date` must be a signed header",
+            ),
+            (
+                SigV4Error::SignedHeaderAbsent,
+                "InvalidSignatureException",
+                "a header listed in the signed headers is missing from the request",
+            ),
+            (
+                SigV4Error::ScopeDateMismatch,
+                "InvalidSignatureException",
+                "date in credential scope does not match the date of the request",
+            ),
+            (
+                SigV4Error::WrongRegion {
+                    expected: "eu-west-1".to_owned(),
+                },
+                "InvalidSignatureException",
+                "credential should be scoped to a valid region: `eu-west-1`",
+            ),
+            (
+                SigV4Error::WrongService {
+                    expected: "kms".to_owned(),
+                },
+                "InvalidSignatureException",
+                "credential should be scoped to correct service: `kms`",
+            ),
+            (
+                SigV4Error::WrongTerminator,
+                "InvalidSignatureException",
+                "credential should be scoped with a valid terminator: `aws4_request`",
+            ),
+            (
+                SigV4Error::RequestTimeTooSkewed,
+                "InvalidSignatureException",
+                "signature expired: the request time is too far from the server time",
+            ),
+            (
+                SigV4Error::NotYetValid,
+                "InvalidSignatureException",
+                "the presigned request is not yet valid",
+            ),
+            (
+                SigV4Error::Expired,
+                "InvalidSignatureException",
+                "the presigned request has expired",
+            ),
+            (
+                SigV4Error::ExpiresTooLarge,
+                "InvalidSignatureException",
+                "`X-Amz-Expires` must be less than a week (604800 seconds)",
+            ),
+            (
+                SigV4Error::UnsignedPayloadNotAllowed,
+                "InvalidSignatureException",
+                "`UNSIGNED-PAYLOAD` is only allowed in presigned requests",
+            ),
+            (
+                SigV4Error::PayloadHashMismatch,
+                "InvalidSignatureException",
+                "the provided `x-amz-content-sha256` header does not match what was computed",
+            ),
+            (
+                SigV4Error::UnknownAccessKey,
+                "UnrecognizedClientException",
+                "the security token included in the request is invalid",
+            ),
+            (
+                SigV4Error::SecurityTokenMissing,
+                "UnrecognizedClientException",
+                "the request must include the security token of temporary credentials",
+            ),
+            (
+                SigV4Error::SecurityTokenInvalid,
+                "UnrecognizedClientException",
+                "the security token included in the request is invalid",
+            ),
+            (
+                SigV4Error::TokenExpired,
+                "ExpiredTokenException",
+                "the security token included in the request is expired",
+            ),
+            (
+                SigV4Error::SignatureMismatch,
+                "InvalidSignatureException",
+                "the request signature we calculated does not match the signature you provided",
+            ),
+        ];
+        for (error, code, message) in cases {
+            assert_eq!(error.code(), code, "{error:?}");
+            assert_eq!(error.to_string(), message, "{error:?}");
+        }
+    }
+}

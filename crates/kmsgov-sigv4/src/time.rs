@@ -255,6 +255,16 @@ mod tests {
     }
 
     #[test]
+    fn extreme_timestamps_print_without_overflow() {
+        for seconds in [i64::MIN, i64::MIN + 1, -1, i64::MAX - 1, i64::MAX] {
+            let time = Timestamp::from_unix_seconds(seconds);
+            assert!(!time.to_string().is_empty());
+            assert!(!time.date_stamp().is_empty());
+        }
+        assert_eq!(Timestamp::from_unix_seconds(i64::MAX).checked_add(1), None);
+    }
+
+    #[test]
     fn civil_round_trip_over_many_days() {
         for days in (-1_000..200_000).step_by(7) {
             let (year, month, day) = civil_from_days(days);

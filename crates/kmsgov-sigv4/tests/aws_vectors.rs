@@ -351,6 +351,14 @@ fn aws_doc_get_vanilla_utf8_query() {
 }
 
 #[test]
+fn aws_doc_get_vanilla_empty_query_key() {
+    SuiteCase::get("/").query("Param1=value1").assert_signature(
+        "host;x-amz-date",
+        "a67d582fa61cc504c4bae71f336f98b97f1ea3c7a6bfe1b6e45aec72011b9aeb",
+    );
+}
+
+#[test]
 fn aws_doc_get_unreserved() {
     SuiteCase::get("/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
         .assert_signature(
@@ -593,5 +601,17 @@ fn aws_doc_get_vanilla_with_session_token() {
         .assert_signature(
             "host;x-amz-date;x-amz-security-token",
             "07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8",
+        );
+}
+
+/// Reserved and invalid characters in names and values: `%^` is not an
+/// escape and stays a literal `%`, and `+` is not a space.
+#[test]
+fn aws_doc_post_vanilla_query_nonunreserved() {
+    SuiteCase::post("/")
+        .query("@#$%^=&+=/,?><`\";:\\|][{}")
+        .assert_signature(
+            "host;x-amz-date",
+            "66c82657c86e26fb25238d0e69f011edc4c6df5ae71119d7cb98ed9b87393c1e",
         );
 }
