@@ -25,7 +25,8 @@ pub struct RequestParts<'a> {
     /// The raw query string, still percent-encoded, without the `?`.
     pub query: &'a str,
     /// Every header as a (name, value) pair, in the order received;
-    /// a name may appear more than once.
+    /// a name may appear more than once. Over HTTP/2, pass the
+    /// `:authority` pseudo-header as `host`.
     pub headers: &'a [(&'a str, &'a str)],
     /// The body.
     pub body: &'a [u8],

@@ -263,6 +263,31 @@ proptest! {
     }
 
     #[test]
+    fn any_header_names_are_handled(
+        case in cases(),
+        headers in prop::collection::vec(("\\PC{0,20}", "\\PC{0,40}"), 0..8),
+        now in timestamps(),
+    ) {
+        let secret = SecretKey::new(case.secret.clone());
+        let params = SigningParams::new(&case.access_key_id, &secret, &case.region, &case.service);
+        let mut all = case.headers();
+        all.extend(headers);
+        let borrowed: Vec<(&str, &str)> =
+            all.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+        let request = RequestParts {
+            method: &case.method,
+            path: &case.path,
+            query: &case.query,
+            headers: &borrowed,
+            body: &case.body,
+        };
+        if let Ok(authorization) = sign(&request, &params) {
+            all.push(("Authorization".to_owned(), authorization));
+        }
+        let _ = case.check(&all, &case.query, now);
+    }
+
+    #[test]
     fn any_path_is_handled(path in "\\PC{0,100}") {
         for style in [PathStyle::Normalized, PathStyle::S3] {
             let canonical = canonical_uri(&path, style);
