@@ -4,6 +4,7 @@ use aws_lc_rs::agreement::{
     self, ParsedPublicKey, ParsedPublicKeyFormat, PrivateKey, UnparsedPublicKey,
 };
 
+use super::material::STORED_MATERIAL_UNREADABLE;
 use super::{CryptoError, KeyMaterial, KeySpec, SecretBytes};
 
 impl KeyMaterial {
@@ -24,7 +25,7 @@ impl KeyMaterial {
             _ => return Err(self.wrong_usage("DeriveSharedSecret")),
         };
         let private_key = PrivateKey::from_private_key_der(algorithm, self.secret().expose())
-            .map_err(|_| CryptoError::InvalidKeyMaterial(self.spec()))?;
+            .map_err(|_| CryptoError::Internal(STORED_MATERIAL_UNREADABLE))?;
         let peer = ParsedPublicKey::try_from(&UnparsedPublicKey::new(algorithm, peer_public_key))
             .map_err(|_| CryptoError::InvalidPublicKey)?;
         // aws-lc-rs also takes bare SEC1 points; KMS takes only SubjectPublicKeyInfo.

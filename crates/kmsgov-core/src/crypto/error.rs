@@ -69,8 +69,9 @@ pub enum CryptoError {
     InvalidCiphertext(CiphertextError),
     /// A public key that is not a DER SubjectPublicKeyInfo on the key's curve.
     InvalidPublicKey,
-    /// Key material that does not fit its key spec (wrong length, not PKCS#8,
-    /// wrong curve or modulus size).
+    /// Key material given to [`super::KeyMaterial::from_bytes`] that does not
+    /// fit its key spec (wrong length, not PKCS#8, wrong curve or modulus
+    /// size).
     InvalidKeyMaterial(KeySpec),
     /// An encryption context that cannot be encoded (an entry longer than
     /// 65,535 bytes, or more than 65,535 entries).

@@ -13,6 +13,11 @@ use super::{fill_random, CryptoError, KeySpec, SecretBytes};
 /// The length of `SYMMETRIC_DEFAULT` key material: an AES-256 key.
 pub(crate) const SYMMETRIC_KEY_LEN: usize = 32;
 
+/// The reason given when material that [`KeyMaterial::from_bytes`] or
+/// [`KeyMaterial::generate`] checked no longer parses: a bug or corruption,
+/// never the client's fault.
+pub(crate) const STORED_MATERIAL_UNREADABLE: &str = "key material does not parse";
+
 /// The longest HMAC key accepted by [`KeyMaterial::from_bytes`].
 const MAX_HMAC_KEY_LEN: usize = 64;
 
@@ -155,12 +160,12 @@ impl KeyMaterial {
 
     pub(crate) fn rsa_key_pair(&self) -> Result<rsa::KeyPair, CryptoError> {
         rsa::KeyPair::from_pkcs8(self.secret.expose())
-            .map_err(|_| CryptoError::InvalidKeyMaterial(self.spec))
+            .map_err(|_| CryptoError::Internal(STORED_MATERIAL_UNREADABLE))
     }
 
     pub(crate) fn ecdsa_key_pair(&self) -> Result<EcdsaKeyPair, CryptoError> {
         EcdsaKeyPair::from_pkcs8(ecdsa_algorithm(self.spec)?, self.secret.expose())
-            .map_err(|_| CryptoError::InvalidKeyMaterial(self.spec))
+            .map_err(|_| CryptoError::Internal(STORED_MATERIAL_UNREADABLE))
     }
 }
 

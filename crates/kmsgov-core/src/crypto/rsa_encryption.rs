@@ -5,6 +5,7 @@ use aws_lc_rs::rsa::{
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
 
+use super::material::STORED_MATERIAL_UNREADABLE;
 use super::{CryptoError, EncryptionAlgorithm, KeyMaterial, SecretBytes};
 use crate::ciphertext::CiphertextError;
 
@@ -90,7 +91,7 @@ impl KeyMaterial {
             }
         };
         let key = PrivateDecryptingKey::from_pkcs8(self.secret().expose())
-            .map_err(|_| CryptoError::InvalidKeyMaterial(self.spec()))?;
+            .map_err(|_| CryptoError::Internal(STORED_MATERIAL_UNREADABLE))?;
         Ok((key, oaep))
     }
 }
