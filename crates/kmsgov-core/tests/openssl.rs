@@ -5,6 +5,8 @@
 //! decrypts our RSA-OAEP ciphertexts with the private key we export to PEM,
 //! computes the same HMACs and ECDH secrets, and signs and encrypts for us to
 //! verify and decrypt.
+//! For the symmetric format it recomputes the documented key derivation and
+//! decrypts the body.
 //! If `openssl` is not installed each test prints why it is skipped; it
 //! never passes silently otherwise.
 
@@ -16,6 +18,7 @@
     reason = "test code"
 )]
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
+use kmsgov_core::ciphertext::{self, Governance};
 use kmsgov_core::crypto::{
     EncryptionAlgorithm, KeyMaterial, KeySpec, MacAlgorithm, MessageType, SigningAlgorithm,
 };
@@ -447,6 +451,107 @@ fn ecdh_secrets_match_openssl() {
             .unwrap();
         assert_eq!(derived.expose(), fs::read(&secret).unwrap(), "{spec}");
     }
+}
+
+#[test]
+fn openssl_rederives_and_decrypts_our_symmetric_ciphertexts() {
+    // docs/ciphertext-format.md, recomputed step by step with OpenSSL: the
+    // SHA-256 digests, HKDF-SHA-512 for the commitment and the key, AES-CTR
+    // for the body (GCM encrypts with counter block IV || 00000002 onwards),
+    // and GMAC for the tag of an empty plaintext (GCM without ciphertext is
+    // GMAC over the AAD).
+    let Some(dir) = Scratch::new("symmetric") else {
+        return;
+    };
+    let material = KeyMaterial::generate(KeySpec::SymmetricDefault).unwrap();
+    let key_id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+    let governance = Governance {
+        policy_id: [0x5a; 32],
+        governance_size: 42,
+    };
+    let context = BTreeMap::from([("a".to_owned(), "bc".to_owned())]);
+    // Encoded by hand here, not by the code under test.
+    let canonical_context = [0, 1, 0, 1, b'a', 0, 2, b'b', b'c'];
+    let plaintext: Vec<u8> = (0..100u8).collect();
+
+    for plaintext in [&plaintext[..], &[]] {
+        let blob =
+            ciphertext::encrypt(&material, key_id, 7, plaintext, &context, Some(&governance))
+                .unwrap();
+        let core_len = 45 + key_id.len() + 40;
+        let (core, rest) = blob.split_at(core_len);
+        let (commitment, rest) = rest.split_at(32);
+        let (iv, rest) = rest.split_at(12);
+        let (body, tag) = rest.split_at(rest.len() - 16);
+        let salt = &core[13 + key_id.len()..45 + key_id.len()];
+
+        let header_hash = openssl_sha256(&dir, &[b"kmsgov/ct/v1/header", core].concat());
+        let context_hash = openssl_sha256(
+            &dir,
+            &[&b"kmsgov/ct/v1/ec"[..], &canonical_context].concat(),
+        );
+        let hkdf = |label: &[u8]| {
+            let info = [label, &header_hash, &context_hash].concat();
+            let out = openssl(&[
+                "kdf",
+                "-keylen",
+                "32",
+                "-kdfopt",
+                "digest:SHA512",
+                "-kdfopt",
+                &format!("hexkey:{}", hex(material.expose_secret())),
+                "-kdfopt",
+                &format!("hexsalt:{}", hex(salt)),
+                "-kdfopt",
+                &format!("hexinfo:{}", hex(&info)),
+                "HKDF",
+            ]);
+            out.trim().replace(':', "").to_ascii_lowercase()
+        };
+        assert_eq!(hkdf(b"kmsgov/ct/v1/commit"), hex(commitment));
+        let encryption_key = hkdf(b"kmsgov/ct/v1/enc");
+
+        let body_file = dir.write("body", body);
+        let decrypted = dir.path("decrypted");
+        openssl(&[
+            "enc",
+            "-d",
+            "-aes-256-ctr",
+            "-K",
+            &encryption_key,
+            "-iv",
+            &format!("{}00000002", hex(iv)),
+            "-in",
+            &body_file,
+            "-out",
+            &decrypted,
+        ]);
+        assert_eq!(fs::read(&decrypted).unwrap(), plaintext);
+
+        if plaintext.is_empty() {
+            let aad = dir.write("aad", &[core, commitment, &canonical_context].concat());
+            let gmac = openssl(&[
+                "mac",
+                "-cipher",
+                "AES-256-GCM",
+                "-macopt",
+                &format!("hexkey:{encryption_key}"),
+                "-macopt",
+                &format!("hexiv:{}", hex(iv)),
+                "-in",
+                &aad,
+                "GMAC",
+            ]);
+            assert_eq!(gmac.trim().to_ascii_lowercase(), hex(tag));
+        }
+    }
+}
+
+fn openssl_sha256(dir: &Scratch, data: &[u8]) -> Vec<u8> {
+    let input = dir.write("to-hash", data);
+    let out = dir.path("hash");
+    openssl(&["dgst", "-sha256", "-binary", "-out", &out, &input]);
+    fs::read(out).unwrap()
 }
 
 fn digest_name(algorithm: SigningAlgorithm) -> &'static str {
