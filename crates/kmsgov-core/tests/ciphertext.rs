@@ -463,7 +463,9 @@ proptest! {
     ) {
         let material = KeyMaterial::from_bytes(KeySpec::SymmetricDefault, &[1; 32]).unwrap();
         let ec = BTreeMap::new();
-        let mut blob = ciphertext::encrypt(&material, KEY_ID, 1, &plaintext, &ec, Some(&governance())).unwrap();
+        let governance = governance();
+        let mut blob =
+            ciphertext::encrypt(&material, KEY_ID, 1, &plaintext, &ec, Some(&governance)).unwrap();
         for (index, value) in edits {
             let index = index.index(blob.len());
             blob[index] = value;
@@ -484,7 +486,9 @@ proptest! {
     ) {
         let material = KeyMaterial::from_bytes(KeySpec::SymmetricDefault, &[9; 32]).unwrap();
         let governance = with_governance.then(governance);
-        let blob = ciphertext::encrypt(&material, KEY_ID, version, &plaintext, &ec, governance.as_ref()).unwrap();
+        let blob =
+            ciphertext::encrypt(&material, KEY_ID, version, &plaintext, &ec, governance.as_ref())
+                .unwrap();
         let header = ciphertext::parse(&blob).unwrap();
         prop_assert_eq!(header.key_version(), version);
         let decrypted = ciphertext::decrypt(&material, &header, &blob, &ec).unwrap();
@@ -498,7 +502,10 @@ proptest! {
     }
 
     #[test]
-    fn different_contexts_have_different_encodings(a in encryption_context(), b in encryption_context()) {
+    fn different_contexts_have_different_encodings(
+        a in encryption_context(),
+        b in encryption_context(),
+    ) {
         let encoded_a = canonical_encryption_context(&a).unwrap();
         let encoded_b = canonical_encryption_context(&b).unwrap();
         prop_assert_eq!(a == b, encoded_a == encoded_b);

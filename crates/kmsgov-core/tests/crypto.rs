@@ -534,3 +534,73 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+fn fixed_key(spec: KeySpec) -> &'static KeyMaterial {
+    use std::sync::OnceLock;
+    static KEYS: OnceLock<Vec<KeyMaterial>> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        [KeySpec::EccNistP256, KeySpec::Rsa2048, KeySpec::Hmac384]
+            .into_iter()
+            .map(|spec| KeyMaterial::generate(spec).unwrap())
+            .collect()
+    });
+    keys.iter().find(|key| key.spec() == spec).unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn signatures_verify_only_their_message(
+        message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..=MAX_MESSAGE_LEN),
+        other in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        rsa in proptest::prelude::any::<bool>(),
+    ) {
+        let (key, algorithm) = if rsa {
+            (fixed_key(KeySpec::Rsa2048), SigningAlgorithm::RsassaPssSha256)
+        } else {
+            (fixed_key(KeySpec::EccNistP256), SigningAlgorithm::EcdsaSha256)
+        };
+        let signature = key.sign(algorithm, MessageType::Raw, &message).unwrap();
+        let verified = key.verify(algorithm, MessageType::Raw, &message, &signature);
+        proptest::prop_assert!(verified.is_ok());
+        if other != message {
+            proptest::prop_assert_eq!(
+                key.verify(algorithm, MessageType::Raw, &other, &signature),
+                Err(CryptoError::InvalidSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn macs_verify_only_unchanged(
+        message in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..=MAX_MESSAGE_LEN),
+        flip in proptest::prelude::any::<proptest::sample::Index>(),
+    ) {
+        let key = fixed_key(KeySpec::Hmac384);
+        let mac = key.generate_mac(MacAlgorithm::HmacSha384, &message).unwrap();
+        proptest::prop_assert!(key.verify_mac(MacAlgorithm::HmacSha384, &message, &mac).is_ok());
+        let mut flipped = mac.clone();
+        flipped[flip.index(mac.len())] ^= 1;
+        proptest::prop_assert_eq!(
+            key.verify_mac(MacAlgorithm::HmacSha384, &message, &flipped),
+            Err(CryptoError::InvalidMac)
+        );
+    }
+
+    #[test]
+    fn rsa_oaep_round_trips_any_plaintext_within_the_limit(
+        plaintext in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..=190),
+        sha1 in proptest::prelude::any::<bool>(),
+    ) {
+        let key = fixed_key(KeySpec::Rsa2048);
+        let algorithm = if sha1 {
+            EncryptionAlgorithm::RsaesOaepSha1
+        } else {
+            EncryptionAlgorithm::RsaesOaepSha256
+        };
+        let ciphertext = key.rsa_encrypt(algorithm, &plaintext).unwrap();
+        let decrypted = key.rsa_decrypt(algorithm, &ciphertext).unwrap();
+        proptest::prop_assert_eq!(decrypted.expose(), &plaintext[..]);
+    }
+}
