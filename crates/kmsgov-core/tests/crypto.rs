@@ -309,8 +309,6 @@ fn operations_the_key_spec_cannot_do_are_wrong_key_usage() {
             .unwrap_err(),
         hmac.verify(SigningAlgorithm::EcdsaSha256, MessageType::Raw, b"m", b"s")
             .unwrap_err(),
-        symmetric.public_key_der().unwrap_err(),
-        hmac.public_key_der().unwrap_err(),
         symmetric
             .generate_mac(MacAlgorithm::HmacSha256, b"m")
             .unwrap_err(),
@@ -332,8 +330,20 @@ fn operations_the_key_spec_cannot_do_are_wrong_key_usage() {
         assert_eq!(error.code(), ErrorCode::InvalidKeyUsageException);
     }
     assert_eq!(
-        symmetric.public_key_der().unwrap_err().to_string(),
-        "a key with key spec SYMMETRIC_DEFAULT cannot be used for GetPublicKey"
+        symmetric
+            .sign(SigningAlgorithm::EcdsaSha256, MessageType::Raw, b"m")
+            .unwrap_err()
+            .to_string(),
+        "a key with key spec SYMMETRIC_DEFAULT cannot be used for Sign"
+    );
+    for key in [&symmetric, &hmac] {
+        let error = key.public_key_der().unwrap_err();
+        assert_eq!(error, CryptoError::NoPublicKey(key.spec()));
+        assert_eq!(error.code(), ErrorCode::UnsupportedOperationException);
+    }
+    assert_eq!(
+        hmac.public_key_der().unwrap_err().to_string(),
+        "key spec HMAC_384 has no public key, so it is not valid for GetPublicKey"
     );
 }
 

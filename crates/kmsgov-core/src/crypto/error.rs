@@ -41,6 +41,8 @@ pub enum CryptoError {
         /// The AWS name of the operation.
         operation: &'static str,
     },
+    /// `GetPublicKey` on a key with no public key (symmetric and HMAC keys).
+    NoPublicKey(KeySpec),
     /// A length outside the range KMS allows (message, plaintext, number of
     /// random bytes, encryption context entry).
     InvalidLength {
@@ -108,7 +110,7 @@ impl CryptoError {
     #[must_use]
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::UnsupportedKeySpec(_) | Self::UnsupportedAlgorithm(_) => {
+            Self::UnsupportedKeySpec(_) | Self::UnsupportedAlgorithm(_) | Self::NoPublicKey(_) => {
                 ErrorCode::UnsupportedOperationException
             }
             Self::UnknownKeySpec(_)
@@ -164,6 +166,11 @@ impl fmt::Display for CryptoError {
             Self::WrongKeyUsage { spec, operation } => write!(
                 f,
                 "a key with key spec {} cannot be used for {operation}",
+                spec.as_str()
+            ),
+            Self::NoPublicKey(spec) => write!(
+                f,
+                "key spec {} has no public key, so it is not valid for GetPublicKey",
                 spec.as_str()
             ),
             Self::InvalidLength {

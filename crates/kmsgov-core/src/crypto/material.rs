@@ -127,9 +127,8 @@ impl KeyMaterial {
     ///
     /// # Errors
     ///
-    /// [`CryptoError::WrongKeyUsage`] for symmetric and HMAC keys, which have
-    /// no public key (KMS answers `UnsupportedOperationException`; the
-    /// operation layer decides).
+    /// [`CryptoError::NoPublicKey`] for symmetric and HMAC keys
+    /// (`UnsupportedOperationException`, as in KMS).
     pub fn public_key_der(&self) -> Result<Vec<u8>, CryptoError> {
         let der = if self.spec.rsa_bits().is_some() {
             self.rsa_key_pair()?
@@ -142,7 +141,7 @@ impl KeyMaterial {
                 .as_der()
                 .map(|der| der.as_ref().to_vec())
         } else {
-            return Err(self.wrong_usage("GetPublicKey"));
+            return Err(CryptoError::NoPublicKey(self.spec));
         };
         der.map_err(|_| CryptoError::Internal("public key serialization failed"))
     }
