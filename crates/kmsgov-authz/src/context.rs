@@ -20,7 +20,8 @@ pub const DEFAULT_CURRENT_TIME: &str = "2026-01-01T00:00:00Z";
 /// the request, so building an environment from request JSON copies nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment<'a> {
-    entries: Vec<(Cow<'a, str>, EnvValue<'a>)>,
+    /// (name, whether the name is ASCII, value).
+    entries: Vec<(Cow<'a, str>, bool, EnvValue<'a>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +39,14 @@ impl<'a> Environment<'a> {
     }
 
     fn set(&mut self, key: Cow<'a, str>, value: EnvValue<'a>) {
-        match self.entries.iter_mut().find(|(k, _)| same_key(k, &key)) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
+        let ascii = key.is_ascii();
+        match self
+            .entries
+            .iter_mut()
+            .find(|(k, a, _)| same_key(k, *a, &key, ascii))
+        {
+            Some(slot) => slot.2 = value,
+            None => self.entries.push((key, ascii, value)),
         }
     }
 
@@ -68,10 +74,11 @@ impl<'a> Environment<'a> {
     }
 
     fn find(&self, key: &str) -> Option<&EnvValue<'a>> {
+        let ascii = key.is_ascii();
         self.entries
             .iter()
-            .find(|(k, _)| same_key(k, key))
-            .map(|(_, v)| v)
+            .find(|(k, a, _)| same_key(k, *a, key, ascii))
+            .map(|(_, _, v)| v)
     }
 
     fn get(&self, key_lower: &str) -> Option<ContextValue<'_>> {
@@ -84,10 +91,11 @@ impl<'a> Environment<'a> {
     }
 }
 
-/// Case-insensitive key comparison without allocating.
-fn same_key(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
+/// Case-insensitive key comparison without allocating; the callers know
+/// whether each side is ASCII.
+fn same_key(a: &str, a_ascii: bool, b: &str, b_ascii: bool) -> bool {
+    if a_ascii && b_ascii {
+        a.len() == b.len() && a.eq_ignore_ascii_case(b)
     } else {
         a.chars()
             .flat_map(char::to_lowercase)
@@ -108,7 +116,6 @@ pub(crate) struct CallerInfo<'w> {
     /// `aws:PrincipalArn`.
     pub(crate) principal_arn: Cow<'w, str>,
     pub(crate) account: Option<&'w Account>,
-    pub(crate) service_linked: bool,
 }
 
 impl<'w> CallerInfo<'w> {
@@ -153,17 +160,23 @@ impl<'w> CallerInfo<'w> {
         } else {
             Cow::Borrowed(caller)
         };
-        let service_linked = principal_arn
-            .rsplit_once(":role/")
-            .is_some_and(|(_, path)| path.starts_with("aws-service-role/"));
         CallerInfo {
             caller,
             entry,
             role,
             principal_arn,
             account,
-            service_linked,
         }
+    }
+
+    /// Whether the caller is a service-linked role (or a session of one): a
+    /// role whose path starts with `/aws-service-role/`. SCPs and RCPs do not
+    /// apply to it.
+    pub(crate) fn service_linked(&self) -> bool {
+        // Role paths have no colons: the resource part follows the last one.
+        self.principal_arn
+            .rsplit_once(':')
+            .is_some_and(|(_, resource)| resource.starts_with("role/aws-service-role/"))
     }
 
     /// The entity whose identity policies and boundary apply.

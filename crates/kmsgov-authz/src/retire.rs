@@ -98,7 +98,7 @@ impl Run<'_> {
         };
         let scp_deny = caller_info
             .account
-            .filter(|a| !a.management_account && !caller_info.service_linked)
+            .filter(|a| !a.management_account && !caller_info.service_linked())
             .and_then(|a| a.scps.as_ref())
             .is_some_and(|levels| {
                 levels

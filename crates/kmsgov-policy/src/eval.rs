@@ -311,7 +311,7 @@ fn outcome_of(effects: impl Iterator<Item = Effect>) -> Outcome {
 }
 
 /// `text` lower-cased into `buf`, if it is ASCII and fits.
-fn lower_ascii<'b>(text: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
+fn lower_ascii<'b>(text: &str, buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {
     let out = buf.get_mut(..text.len())?;
     if !text.is_ascii() {
         return None;
@@ -319,18 +319,18 @@ fn lower_ascii<'b>(text: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
     for (o, b) in out.iter_mut().zip(text.bytes()) {
         *o = b.to_ascii_lowercase();
     }
-    std::str::from_utf8(out).ok()
+    Some(out)
 }
 
 impl Statement {
     /// `action` must already be ASCII lower case.
-    fn action_matches_lowered(&self, action: &str) -> bool {
+    fn action_matches_lowered(&self, action: &[u8]) -> bool {
         let Some(el) = &self.action else { return false };
         let any = el
             .list
             .items
             .iter()
-            .any(|p| p.matcher.matches(action, false));
+            .any(|p| p.matcher.matches_bytes(action, false));
         any != el.negated
     }
 

@@ -34,7 +34,11 @@ pub(crate) fn literal(text: &str, out: &mut Vec<Atom>) {
 /// Does `text` match `pattern`? With `fold_case`, ASCII letters compare
 /// case-insensitively (the pattern must then be lower case already).
 pub(crate) fn matches(pattern: &[Atom], text: &str, fold_case: bool) -> bool {
-    let t = text.as_bytes();
+    matches_bytes(pattern, text.as_bytes(), fold_case)
+}
+
+/// [`matches`] on bytes (a string's, or a lower-cased copy of one).
+fn matches_bytes(pattern: &[Atom], t: &[u8], fold_case: bool) -> bool {
     let (mut p, mut i) = (0usize, 0usize);
     // Where the last `*` was, and where in the text it started to absorb.
     let mut star: Option<(usize, usize)> = None;
@@ -129,7 +133,11 @@ impl Matcher {
     /// Does `text` match? With `fold_case`, ASCII letters compare
     /// case-insensitively (the pattern must be lower case).
     pub(crate) fn matches(&self, text: &str, fold_case: bool) -> bool {
-        let t = text.as_bytes();
+        self.matches_bytes(text.as_bytes(), fold_case)
+    }
+
+    /// [`Matcher::matches`] on the bytes of a string.
+    pub(crate) fn matches_bytes(&self, t: &[u8], fold_case: bool) -> bool {
         let eq = |a: &[u8], b: &[u8]| {
             if fold_case {
                 a.eq_ignore_ascii_case(b)
@@ -141,7 +149,7 @@ impl Matcher {
             Matcher::Any => true,
             Matcher::Exact(p) => t.len() == p.len() && eq(t, p),
             Matcher::Prefix(p) => t.get(..p.len()).is_some_and(|head| eq(head, p)),
-            Matcher::Glob(atoms) => matches(atoms, text, fold_case),
+            Matcher::Glob(atoms) => matches_bytes(atoms, t, fold_case),
         }
     }
 }

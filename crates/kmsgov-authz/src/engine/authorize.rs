@@ -116,9 +116,10 @@ impl<'a> Run<'a> {
         let mut scp_allow = true;
         let scps = caller_info
             .account
-            .filter(|a| !a.management_account && !caller_info.service_linked)
+            .filter(|a| !a.management_account)
+            .and_then(|a| a.scps.as_ref())
             .filter(|_| caller_kind != CallerKind::Service && caller_kind != CallerKind::Anonymous)
-            .and_then(|a| a.scps.as_ref());
+            .filter(|_| !caller_info.service_linked());
         if let Some(levels) = scps {
             (scp_deny, scp_allow) =
                 self.org_levels("service control policy", levels, &label, &iam_req);
@@ -129,9 +130,10 @@ impl<'a> Run<'a> {
             let rcps = world
                 .accounts
                 .get(&k.account)
-                .filter(|a| !a.management_account && !k.aws_managed && !caller_info.service_linked)
+                .filter(|a| !a.management_account && !k.aws_managed)
+                .and_then(|a| a.rcps.as_ref())
                 .filter(|_| !check.action.eq_ignore_ascii_case("kms:RetireGrant"))
-                .and_then(|a| a.rcps.as_ref());
+                .filter(|_| !caller_info.service_linked());
             if let Some(levels) = rcps {
                 // RCPs are deny-only: RCPFullAWSAccess allows at every level.
                 (rcp_deny, _) = self.org_levels("resource control policy", levels, &label, &kp_req);
