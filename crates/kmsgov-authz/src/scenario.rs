@@ -664,7 +664,11 @@ impl Loader {
                 let co = self.object(
                     c,
                     &cat,
-                    &["EncryptionContextEquals", "EncryptionContextSubset"],
+                    &[
+                        "EncryptionContextEquals",
+                        "EncryptionContextSubset",
+                        "SourceArn",
+                    ],
                 )?;
                 GrantConstraints {
                     equals: co
@@ -675,6 +679,7 @@ impl Loader {
                         .contains_key("EncryptionContextSubset")
                         .then(|| self.string_map(co, &cat, "EncryptionContextSubset"))
                         .transpose()?,
+                    source_arn: self.string(co, &cat, "SourceArn")?.map(str::to_owned),
                 }
             }
         };

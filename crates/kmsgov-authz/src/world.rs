@@ -154,6 +154,9 @@ pub struct GrantConstraints {
     pub equals: Option<BTreeMap<String, String>>,
     /// `EncryptionContextSubset`.
     pub subset: Option<BTreeMap<String, String>>,
+    /// `SourceArn`: the grant applies only to requests made on behalf of this
+    /// AWS resource (`aws:SourceArn`).
+    pub source_arn: Option<String>,
 }
 
 /// A grant on a key.

@@ -101,6 +101,16 @@ impl<'a> Run<'a> {
                 if op_has_context && !constraints_hold(&g.constraints, check.constrained_context) {
                     return Some("the encryption context does not satisfy its constraints".into());
                 }
+                // A SourceArn constraint applies to every operation but RetireGrant.
+                if let Some(arn) = &g.constraints.source_arn {
+                    if *op != "RetireGrant"
+                        && self.env().get_one("aws:sourcearn") != Some(arn.as_str())
+                    {
+                        return Some(format!(
+                            "the request is not made on behalf of {arn} (SourceArn constraint)"
+                        ));
+                    }
+                }
                 None
             }
             GrantRule::CreateGrant {
@@ -201,6 +211,10 @@ pub(crate) fn constraints_hold(c: &GrantConstraints, ec: Option<&Map<String, Val
 
 /// A child grant's constraints must be at least as strict as its parent's (spec §3.4).
 fn child_constraints_ok(parent: &GrantConstraints, child: &GrantConstraints) -> bool {
+    // A child may not drop or change the parent's SourceArn.
+    if parent.source_arn.is_some() && child.source_arn != parent.source_arn {
+        return false;
+    }
     let contains = |outer: &std::collections::BTreeMap<String, String>,
                     inner: &std::collections::BTreeMap<String, String>| {
         inner.iter().all(|(k, v)| outer.get(k) == Some(v))

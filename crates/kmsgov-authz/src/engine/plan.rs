@@ -530,5 +530,9 @@ pub(crate) fn grant_constraints(value: Option<&Value>) -> GrantConstraints {
     GrantConstraints {
         equals: map(value.and_then(|c| c.get("EncryptionContextEquals"))),
         subset: map(value.and_then(|c| c.get("EncryptionContextSubset"))),
+        source_arn: value
+            .and_then(|c| c.get("SourceArn"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     }
 }
