@@ -198,7 +198,7 @@ pub(crate) struct Check<'a> {
 pub(crate) struct Plan<'a> {
     pub(crate) checks: Vec<Check<'a>>,
     pub(crate) states: Vec<(&'a Key, StateRule)>,
-    pub(crate) usage: Option<(&'a Key, UsageNeed)>,
+    pub(crate) usage: Vec<(&'a Key, UsageNeed)>,
 }
 
 pub(crate) struct Run<'a> {
@@ -245,7 +245,7 @@ impl<'a> Run<'a> {
                 return Err(f);
             }
         }
-        if let Some((key, need)) = plan.usage {
+        for &(key, need) in &plan.usage {
             if let Some(f) = usage_error(op, need, key, self.input) {
                 self.note("key usage", "Fail", &f.message);
                 return Err(f);

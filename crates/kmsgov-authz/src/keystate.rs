@@ -146,12 +146,13 @@ pub(crate) fn usage_error(
     let string = |m: &str| input.get(m).and_then(Value::as_str);
     match need {
         UsageNeed::None => None,
-        UsageNeed::EncryptDecrypt => {
+        UsageNeed::EncryptDecrypt | UsageNeed::ReEncryptDestination => {
             if !usage_is("ENCRYPT_DECRYPT") {
                 return wrong(op.name());
             }
-            let member = match op {
-                Operation::ReEncrypt => "SourceEncryptionAlgorithm",
+            let member = match (need, op) {
+                (UsageNeed::ReEncryptDestination, _) => "DestinationEncryptionAlgorithm",
+                (_, Operation::ReEncrypt) => "SourceEncryptionAlgorithm",
                 _ => "EncryptionAlgorithm",
             };
             encryption_algorithm_error(key, string(member).unwrap_or("SYMMETRIC_DEFAULT"))

@@ -94,6 +94,8 @@ impl fmt::Display for Operation {
 pub(crate) enum UsageNeed {
     None,
     EncryptDecrypt,
+    /// The destination key of ReEncrypt (its algorithm is `DestinationEncryptionAlgorithm`).
+    ReEncryptDestination,
     SymmetricEncrypt,
     SignVerify,
     Mac,

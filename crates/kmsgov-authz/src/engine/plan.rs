@@ -9,7 +9,6 @@ use super::{Check, GrantRule, Plan, Run, Target};
 use crate::context::Facts;
 use crate::decision::ErrorCode;
 use crate::failure::Failure;
-use crate::keystate::usage_error;
 use crate::operation::{Operation, UsageNeed};
 use crate::world::{GrantConstraints, Key};
 
@@ -110,7 +109,7 @@ impl<'a> Run<'a> {
         let mut plan = Plan {
             checks: Vec::new(),
             states: Vec::new(),
-            usage: None,
+            usage: Vec::new(),
         };
         match op {
             O::CreateAlias | O::UpdateAlias | O::DeleteAlias => {
@@ -195,13 +194,8 @@ impl<'a> Run<'a> {
                 });
                 plan.states.push((src, spec.state));
                 plan.states.push((dst, spec.state));
-                plan.usage = Some((src, UsageNeed::EncryptDecrypt));
-                if let Some(f) = usage_error(op, UsageNeed::EncryptDecrypt, dst, &Map::new()) {
-                    // The destination must be an encryption key too; its algorithm is checked below.
-                    if dst.usage != "ENCRYPT_DECRYPT" {
-                        return self.fail_later(f);
-                    }
-                }
+                plan.usage.push((src, UsageNeed::EncryptDecrypt));
+                plan.usage.push((dst, UsageNeed::ReEncryptDestination));
             }
             O::CreateGrant => {
                 let id = self.str_param("KeyId").unwrap_or_default();
@@ -355,16 +349,11 @@ impl<'a> Run<'a> {
                 });
                 plan.states.push((key, spec.state));
                 if spec.usage != UsageNeed::None {
-                    plan.usage = Some((key, spec.usage));
+                    plan.usage.push((key, spec.usage));
                 }
             }
         }
         Ok(plan)
-    }
-
-    pub(crate) fn fail_later(&mut self, f: Failure) -> Result<Plan<'a>, Failure> {
-        self.note("key usage", "Fail", &f.message);
-        Err(f)
     }
 
     pub(crate) fn ciphertext_key(&mut self) -> Result<(&'a Key, usize, Option<&'a str>), Failure> {
