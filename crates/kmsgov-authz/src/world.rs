@@ -222,11 +222,7 @@ impl World {
             .keys
             .iter()
             .enumerate()
-            .flat_map(|(i, k)| {
-                k.aliases
-                    .iter()
-                    .map(move |a| (format!("arn:aws:kms:{}:{}:{}", k.region, k.account, a), i))
-            })
+            .flat_map(|(i, k)| k.aliases.iter().map(move |a| (alias_arn(k, a), i)))
             .collect();
         self.role_by_name = HashMap::default();
         for arn in self.principals.keys() {
@@ -269,4 +265,108 @@ impl World {
     pub fn grant(&self, id: &str) -> Option<&Grant> {
         self.grants.iter().find(|g| g.id == id)
     }
+
+    /// The index in [`World::keys`] of the key with this ARN.
+    pub fn key_index(&self, arn: &str) -> Option<usize> {
+        self.key_by_arn.get(arn).copied()
+    }
+
+    /// Resolves a key identifier as KMS does for a caller in `account`: key
+    /// ARN, alias ARN, alias name or bare key id (the last two in `account`
+    /// and this world's Region).
+    pub fn resolve_key(&self, account: &str, id: &str) -> Option<&Key> {
+        if id.starts_with("arn:") {
+            if id.contains(":alias/") {
+                self.key_by_alias_arn(id)
+            } else {
+                self.key_by_arn(id)
+            }
+        } else if id.starts_with("alias/") {
+            self.key_by_alias_arn(&format!("arn:aws:kms:{}:{account}:{id}", self.region))
+        } else {
+            self.key_by_arn(&format!("arn:aws:kms:{}:{account}:key/{id}", self.region))
+        }
+    }
+
+    /// Adds a key, or replaces the key with the same ARN (its grants stay),
+    /// keeping the indexes current. Returns its index in [`World::keys`].
+    pub fn upsert_key(&mut self, key: Key) -> usize {
+        let index = match self.key_by_arn.get(&key.arn) {
+            Some(&i) => {
+                if let Some(old) = self.keys.get(i) {
+                    for a in &old.aliases {
+                        self.alias_to_key.remove(&alias_arn(old, a));
+                    }
+                }
+                if let Some(slot) = self.keys.get_mut(i) {
+                    *slot = key;
+                }
+                i
+            }
+            None => {
+                self.key_by_arn.insert(key.arn.clone(), self.keys.len());
+                self.keys.push(key);
+                self.keys.len() - 1
+            }
+        };
+        if let Some(k) = self.keys.get(index) {
+            for a in &k.aliases {
+                self.alias_to_key.insert(alias_arn(k, a), index);
+            }
+        }
+        index
+    }
+
+    /// Removes a key, its aliases and its grants, keeping the indexes current.
+    pub fn remove_key(&mut self, arn: &str) -> Option<Key> {
+        let index = self.key_by_arn.remove(arn)?;
+        if index >= self.keys.len() {
+            return None;
+        }
+        let last = self.keys.len() - 1;
+        let removed = self.keys.swap_remove(index);
+        for a in &removed.aliases {
+            self.alias_to_key.remove(&alias_arn(&removed, a));
+        }
+        self.grants.retain(|g| g.key != index);
+        if index != last {
+            // The last key moved into `index`.
+            if let Some(moved) = self.keys.get(index) {
+                self.key_by_arn.insert(moved.arn.clone(), index);
+                for a in &moved.aliases {
+                    self.alias_to_key.insert(alias_arn(moved, a), index);
+                }
+            }
+            for g in &mut self.grants {
+                if g.key == last {
+                    g.key = index;
+                }
+            }
+        }
+        Some(removed)
+    }
+
+    /// Adds a grant (its `key` must index [`World::keys`]).
+    pub fn add_grant(&mut self, grant: Grant) {
+        self.grants.push(grant);
+    }
+
+    /// Removes the grant with this id.
+    pub fn remove_grant(&mut self, id: &str) -> Option<Grant> {
+        let i = self.grants.iter().position(|g| g.id == id)?;
+        Some(self.grants.remove(i))
+    }
+
+    /// Takes the accounts, principals and VPC endpoints of `directory` (a world
+    /// file reloaded), keeping this world's keys, aliases and grants.
+    pub fn replace_directory(&mut self, directory: World) {
+        self.accounts = directory.accounts;
+        self.principals = directory.principals;
+        self.vpc_endpoints = directory.vpc_endpoints;
+        self.reindex();
+    }
+}
+
+fn alias_arn(key: &Key, alias: &str) -> String {
+    format!("arn:aws:kms:{}:{}:{alias}", key.region, key.account)
 }

@@ -1,12 +1,26 @@
 //! KMS keys, cryptography and operations.
 //!
-//! Work in progress: this crate grows into the domain layer of the
-//! KMS-compatible server (keys, the ciphertext format, every KMS operation on
-//! a `Store` trait). See `ARCHITECTURE.md`.
+//! - [`service::Kms`]: every KMS operation on a [`store::Store`], each
+//!   authorized by the `kmsgov-authz` engine against the live state.
+//! - [`crypto`] and [`ciphertext`]: key material for every key spec and the
+//!   symmetric ciphertext format.
+//! - [`root_key`]: wrapping of key material at rest.
+//! - [`clock`]: time, behind a trait so tests can advance it.
+//!
+//! The crate does no file or network I/O of its own: storage is behind
+//! [`store::Store`], time behind [`clock::Clock`].
 
 #![warn(missing_docs)]
 
 pub mod ciphertext;
+pub mod clock;
 pub mod crypto;
+pub mod error;
+mod ops;
 pub mod root_key;
+pub mod service;
 pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ErrorKind, KmsError};
+pub use service::{Config, Kms, Output, Request, Response};

@@ -10,13 +10,16 @@
 //! older versions forward, so a later release opens an older data directory.
 
 pub mod conformance;
+mod memory;
 mod record;
 
 use std::fmt;
 
+pub use memory::MemoryStore;
+
 pub use record::{
     decode_alias, decode_grant, decode_key, encode_alias, encode_grant, encode_key, AliasRecord,
-    GrantRecord, KeyRecord, KeyVersionRecord, RotationRecord, RECORD_VERSION,
+    GrantRecord, ImportRecord, KeyRecord, KeyVersionRecord, RotationRecord, RECORD_VERSION,
 };
 
 /// Why a store operation failed.
@@ -128,4 +131,22 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Deletes a grant (retire or revoke); `NotFound` if it does not exist.
     fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError>;
+
+    /// Every key, alias and grant, read in one consistent snapshot (what a
+    /// service loads on start).
+    fn load_all(&self) -> Result<Snapshot, StoreError>;
+
+    /// Deletes every key, alias and grant.
+    fn clear(&self) -> Result<(), StoreError>;
+}
+
+/// Everything a store holds, from [`Store::load_all`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Every key, ordered by key id.
+    pub keys: Vec<KeyRecord>,
+    /// Every alias, ordered by account, Region and name.
+    pub aliases: Vec<AliasRecord>,
+    /// Every grant, ordered by grant id.
+    pub grants: Vec<GrantRecord>,
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use kmsgov_core::store::{
     decode_alias, decode_grant, decode_key, encode_alias, encode_grant, encode_key, AliasRecord,
-    GrantRecord, KeyRecord, Store, StoreError,
+    GrantRecord, KeyRecord, Snapshot, Store, StoreError,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
@@ -399,6 +399,52 @@ impl Store for SqliteStore {
                 tx.execute("DELETE FROM grants WHERE grant_id = ?1", params![grant_id])
                     .map_err(map_err)?,
             )
+        })
+    }
+
+    fn load_all(&self) -> Result<Snapshot, StoreError> {
+        self.with(|conn| {
+            // One read transaction: the three tables from the same moment.
+            let tx = conn.transaction().map_err(map_err)?;
+            let mut snapshot = Snapshot::default();
+            {
+                let mut stmt = tx
+                    .prepare("SELECT record FROM keys ORDER BY key_id")
+                    .map_err(map_err)?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(map_err)?;
+                for b in rows {
+                    snapshot.keys.push(decode_key(&b.map_err(map_err)?)?);
+                }
+                let mut stmt = tx
+                    .prepare("SELECT record FROM aliases ORDER BY account, region, name")
+                    .map_err(map_err)?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(map_err)?;
+                for b in rows {
+                    snapshot.aliases.push(decode_alias(&b.map_err(map_err)?)?);
+                }
+                let mut stmt = tx
+                    .prepare("SELECT record FROM grants ORDER BY grant_id")
+                    .map_err(map_err)?;
+                let rows = stmt
+                    .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(map_err)?;
+                for b in rows {
+                    snapshot.grants.push(decode_grant(&b.map_err(map_err)?)?);
+                }
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(snapshot)
+        })
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute_batch("DELETE FROM grants; DELETE FROM aliases; DELETE FROM keys;")
+                .map_err(map_err)
         })
     }
 }

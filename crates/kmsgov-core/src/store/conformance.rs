@@ -58,6 +58,7 @@ pub fn sample_key(key_id: &str, account: &str) -> KeyRecord {
             on_demand: false,
             wrapped_material: vec![7; 60],
         }],
+        ..KeyRecord::default()
     }
 }
 
@@ -96,6 +97,58 @@ pub fn run(store: &dyn Store) -> Result<(), Failure> {
     delete_key_cascades(store)?;
     concurrent_create_alias(store)?;
     concurrent_updates(store)?;
+    snapshot_and_clear(store)?;
+    Ok(())
+}
+
+fn snapshot_and_clear(store: &dyn Store) -> Result<(), Failure> {
+    let mut key = sample_key("k-snap", "444455556666");
+    key.material_valid_to = Some(5);
+    key.replica_regions = vec!["eu-west-1".into()];
+    ok(store.create_key(&key), "create_key")?;
+    ok(
+        store.create_alias(&AliasRecord {
+            account: "444455556666".into(),
+            ..sample_alias("alias/snap", "k-snap")
+        }),
+        "create_alias",
+    )?;
+    ok(
+        store.create_grant(&sample_grant("g-snap", "k-snap")),
+        "create_grant",
+    )?;
+    let snap = ok(store.load_all(), "load_all")?;
+    check!(
+        snap.keys.contains(&key),
+        "load_all must return every key as stored"
+    );
+    check!(
+        snap.keys
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.key_id < b.key_id)),
+        "load_all must order keys by id"
+    );
+    check!(
+        snap.aliases
+            .iter()
+            .any(|a| a.name == "alias/snap" && a.account == "444455556666"),
+        "load_all must return every alias"
+    );
+    check!(
+        snap.grants.iter().any(|g| g.grant_id == "g-snap"),
+        "load_all must return every grant"
+    );
+    ok(store.clear(), "clear")?;
+    let empty = ok(store.load_all(), "load_all after clear")?;
+    check!(
+        empty.keys.is_empty() && empty.aliases.is_empty() && empty.grants.is_empty(),
+        "clear must delete everything: {empty:?}"
+    );
+    ok(store.create_key(&key), "create_key after clear")?;
+    check!(
+        ok(store.key("k-snap"), "key")?.as_ref() == Some(&key),
+        "a store must work after clear"
+    );
     Ok(())
 }
 

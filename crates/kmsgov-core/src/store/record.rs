@@ -10,7 +10,10 @@ use super::StoreError;
 pub const RECORD_VERSION: u8 = 1;
 
 /// A KMS key as stored. Key material appears only wrapped under the root key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Members added after the first release carry `#[serde(default)]`, so
+/// records written before them still decode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     /// Key id (UUID form).
     pub key_id: String,
@@ -48,6 +51,45 @@ pub struct KeyRecord {
     pub rotation: Option<RotationRecord>,
     /// Every version of the key material; the last is current.
     pub versions: Vec<KeyVersionRecord>,
+    /// Imported key material expires at this time (Unix seconds).
+    #[serde(default)]
+    pub material_valid_to: Option<i64>,
+    /// Outstanding import parameters (GetParametersForImport).
+    #[serde(default)]
+    pub import: Option<ImportRecord>,
+    /// Multi-Region keys: the primary key's Region (`None` for the primary).
+    #[serde(default)]
+    pub primary_region: Option<String>,
+    /// Multi-Region primary keys: the Regions of its replicas.
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
+}
+
+/// Import parameters handed out by GetParametersForImport: the wrapping key
+/// pair (its private key wrapped under the root key) and the import token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRecord {
+    /// The import token (random, base64).
+    pub token: String,
+    /// `WrappingAlgorithm`.
+    pub wrapping_algorithm: String,
+    /// `WrappingKeySpec`.
+    pub wrapping_key_spec: String,
+    /// The wrapping private key, wrapped under the root key (PKCS#8 inside).
+    #[serde(with = "b64")]
+    pub wrapped_private_key: Vec<u8>,
+    /// The token and key expire at this time (Unix seconds).
+    pub valid_to: i64,
+}
+
+impl std::fmt::Debug for ImportRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportRecord")
+            .field("wrapping_algorithm", &self.wrapping_algorithm)
+            .field("wrapping_key_spec", &self.wrapping_key_spec)
+            .field("valid_to", &self.valid_to)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Automatic rotation settings.
@@ -224,6 +266,7 @@ mod tests {
                 on_demand: false,
                 wrapped_material: vec![1, 2, 3],
             }],
+            ..KeyRecord::default()
         };
         let bytes = encode_key(&key).unwrap();
         assert_eq!(bytes[0], RECORD_VERSION);

@@ -1,0 +1,797 @@
+//! [`Kms`]: every KMS operation on a [`Store`], each authorized by the
+//! engine of `kmsgov-authz` against the live state.
+//!
+//! # State
+//!
+//! The store is the durable truth. On open the service loads every key,
+//! alias and grant into memory: an authorization [`World`] (the world file's
+//! accounts and principals plus the live keys, aliases and grants) and the
+//! unwrapped key material of every key version. Reads (Encrypt, Decrypt,
+//! DescribeKey, …) decide and run against that memory under a read lock.
+//! Changes are serialized by one writer lock: the change is decided, written
+//! to the store (durably, with compare-and-swap on the key's revision) and
+//! only then applied to memory, so an acknowledged change is on disk and a
+//! failed write changes nothing.
+//!
+//! # Time
+//!
+//! A [`Clock`] tells the time. Before each request the service carries out
+//! what has fallen due (scheduled deletions, automatic rotations, expired
+//! imported material); [`Kms::tick`] does the same on demand.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use kmsgov_authz::{
+    decide, key_policy_options, Call, Decision, Environment, Grant, GrantConstraints, Key,
+    KeyState, NamedPolicy, Operation, Outcome, Trace, World,
+};
+use kmsgov_policy::{Caller, Policy};
+use rustc_hash::FxHashMap as HashMap;
+use serde_json::{Map, Value};
+use zeroize::Zeroize;
+
+use crate::clock::{iso8601, Clock};
+use crate::crypto::{KeyMaterial, KeySpec};
+use crate::error::{ErrorKind, KmsError};
+use crate::ops;
+use crate::root_key::RootKey;
+use crate::store::{AliasRecord, GrantRecord, KeyRecord, Store};
+
+/// What a [`Kms`] is built from.
+#[derive(Debug)]
+pub struct Config {
+    /// The Region this service answers for.
+    pub region: String,
+    /// Durable storage.
+    pub store: Arc<dyn Store>,
+    /// The root key that wraps all key material at rest.
+    pub root_key: RootKey,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Accounts, principals and VPC endpoints (from a world file); its keys,
+    /// aliases and grants are ignored: those come from the store.
+    pub directory: World,
+}
+
+/// One KMS API request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The authenticated caller.
+    pub caller: &'a Caller,
+    /// The operation.
+    pub operation: Operation,
+    /// The request body, as the KMS JSON API takes it.
+    pub input: &'a Value,
+    /// Facts from outside the body (`aws:SourceIp`, `aws:SourceVpce`, …);
+    /// `aws:CurrentTime` and `aws:EpochTime` default to the service clock.
+    pub env: &'a Environment<'a>,
+}
+
+/// What a request produced: the response body or the error, and the
+/// authorization decision (with its path when asked for).
+#[derive(Debug)]
+pub struct Response {
+    /// The response body or the error.
+    pub result: Result<Output, KmsError>,
+    /// The authorization decision; `None` when the request failed before it
+    /// (an unreadable ciphertext blob, say).
+    pub decision: Option<Decision>,
+}
+
+/// A response body. Members that carry secrets (`Plaintext`,
+/// `PrivateKeyPlaintext`, `SharedSecret`) are zeroized when it is dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output(Value);
+
+/// Response members whose values are secret.
+const SECRET_MEMBERS: [&str; 3] = ["Plaintext", "PrivateKeyPlaintext", "SharedSecret"];
+
+impl Output {
+    /// Wraps a response body.
+    #[must_use]
+    pub fn new(value: Value) -> Output {
+        Output(value)
+    }
+
+    /// The body.
+    #[must_use]
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+
+    /// A member of the body.
+    #[must_use]
+    pub fn get(&self, member: &str) -> Option<&Value> {
+        self.0.get(member)
+    }
+
+    /// The body as JSON text, in a buffer that is zeroized on drop.
+    #[must_use]
+    pub fn to_json(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        // Serializing a `Value` cannot fail: its keys are strings.
+        zeroize::Zeroizing::new(serde_json::to_vec(&self.0).unwrap_or_default())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Value::Object(map) = &mut self.0 {
+            for member in SECRET_MEMBERS {
+                if let Some(Value::String(s)) = map.get_mut(member) {
+                    s.zeroize();
+                }
+            }
+        }
+    }
+}
+
+/// A key as the service holds it in memory: its record and the unwrapped
+/// material of every version (index `version - 1`).
+pub(crate) struct LiveKey {
+    pub(crate) record: KeyRecord,
+    pub(crate) arn: String,
+    pub(crate) material: Vec<Arc<KeyMaterial>>,
+}
+
+impl fmt::Debug for LiveKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveKey")
+            .field("arn", &self.arn)
+            .field("versions", &self.material.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveKey {
+    /// The key spec.
+    pub(crate) fn spec(&self) -> Result<KeySpec, KmsError> {
+        self.record
+            .key_spec
+            .parse::<KeySpec>()
+            .map_err(KmsError::from)
+    }
+
+    /// The material of the current version.
+    pub(crate) fn current(&self) -> Result<(&KeyMaterial, u32), KmsError> {
+        let version = u32::try_from(self.material.len()).unwrap_or(u32::MAX);
+        match self.material.last() {
+            Some(m) => Ok((m, version)),
+            None => Err(KmsError::new(
+                ErrorKind::KMSInvalidStateException,
+                format!("{} is pending import.", self.arn),
+            )),
+        }
+    }
+
+    /// The material of a version.
+    pub(crate) fn version(&self, version: u32) -> Option<&KeyMaterial> {
+        let i = usize::try_from(version).ok()?.checked_sub(1)?;
+        self.material.get(i).map(Arc::as_ref)
+    }
+}
+
+/// The in-memory state: the authorization world and the live keys by id.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) world: World,
+    pub(crate) keys: HashMap<String, Arc<LiveKey>>,
+}
+
+/// The KMS service.
+pub struct Kms {
+    region: String,
+    store: Arc<dyn Store>,
+    root: RootKey,
+    clock: Arc<dyn Clock>,
+    state: RwLock<State>,
+    writer: Mutex<()>,
+    /// The earliest time anything falls due (deletion, rotation), Unix seconds.
+    next_due: AtomicI64,
+}
+
+impl fmt::Debug for Kms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kms")
+            .field("region", &self.region)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kms {
+    /// Opens the service: loads keys, aliases and grants from the store.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be read, or holds a key whose material the root key
+    /// does not unwrap (the wrong root key).
+    pub fn open(config: Config) -> Result<Kms, KmsError> {
+        let kms = Kms {
+            region: config.region.clone(),
+            store: config.store,
+            root: config.root_key,
+            clock: config.clock,
+            state: RwLock::new(State {
+                world: World::new(&config.region),
+                keys: HashMap::default(),
+            }),
+            writer: Mutex::new(()),
+            next_due: AtomicI64::new(i64::MAX),
+        };
+        kms.load(config.directory)?;
+        Ok(kms)
+    }
+
+    fn load(&self, directory: World) -> Result<(), KmsError> {
+        let snapshot = self.store.load_all()?;
+        let mut state = State {
+            world: World::new(&self.region),
+            keys: HashMap::default(),
+        };
+        state.world.replace_directory(directory);
+        for record in snapshot.keys {
+            let live = self.build_live(record, None)?;
+            let key = authz_key(&live.record, &live.arn, Vec::new())?;
+            state.world.upsert_key(key);
+            state
+                .keys
+                .insert(live.record.key_id.clone(), Arc::new(live));
+        }
+        for alias in snapshot.aliases {
+            add_alias(&mut state, &alias);
+        }
+        for grant in snapshot.grants {
+            add_grant(&mut state, &grant);
+        }
+        let due = state
+            .keys
+            .values()
+            .filter_map(|k| due_time(&k.record))
+            .min()
+            .unwrap_or(i64::MAX);
+        *self.write_state() = state;
+        self.next_due.store(due, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Wipes every key, alias and grant (development mode's reset).
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be written.
+    pub fn reset(&self) -> Result<(), KmsError> {
+        let _w = self.lock_writer();
+        self.store.clear()?;
+        let mut state = self.write_state();
+        let directory = std::mem::take(&mut state.world);
+        state.world = World::new(&self.region);
+        state.world.replace_directory(directory);
+        state.keys.clear();
+        Ok(())
+    }
+
+    /// Replaces the accounts, principals and VPC endpoints (a reloaded world
+    /// file); keys, aliases and grants stay.
+    pub fn set_directory(&self, directory: World) {
+        let _w = self.lock_writer();
+        self.write_state().world.replace_directory(directory);
+    }
+
+    /// The Region this service answers for.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The principal that owns access key `access_key_id` in the directory,
+    /// with the secret, for request authentication.
+    #[must_use]
+    pub fn credentials(&self, access_key_id: &str) -> Option<(String, String)> {
+        let state = self.read_state();
+        state.world.principals.values().find_map(|p| {
+            p.access_keys
+                .iter()
+                .find(|k| k.id == access_key_id)
+                .map(|k| (p.arn.clone(), k.secret.clone()))
+        })
+    }
+
+    /// Runs a request: authorization by the engine, then the operation.
+    pub fn call(&self, request: &Request<'_>) -> Result<Output, KmsError> {
+        self.execute(request, Trace::Off).result
+    }
+
+    /// Runs a request and returns the decision with it (with its path when
+    /// `trace` is [`Trace::Full`]).
+    pub fn execute(&self, request: &Request<'_>, trace: Trace) -> Response {
+        let now_ms = self.clock.now_millis();
+        let now = now_ms.div_euclid(1000);
+        if now >= self.next_due.load(Ordering::Relaxed) {
+            if let Err(e) = self.tick() {
+                return Response {
+                    result: Err(e),
+                    decision: None,
+                };
+            }
+        }
+        let op = request.operation;
+        let input = match request.input {
+            Value::Object(m) => m,
+            Value::Null => &EMPTY,
+            _ => {
+                return Response {
+                    result: Err(KmsError::new(
+                        ErrorKind::ValidationException,
+                        "The request body must be a JSON object.",
+                    )),
+                    decision: None,
+                }
+            }
+        };
+        let env_owned;
+        let env = if request.env.get_one("aws:CurrentTime").is_none() {
+            let mut e = request.env.clone();
+            e.insert("aws:CurrentTime", iso8601(now));
+            e.insert("aws:EpochTime", now.to_string());
+            env_owned = e;
+            &env_owned
+        } else {
+            request.env
+        };
+        let _writer = ops::mutates(op).then(|| self.lock_writer());
+        if let Err(e) = self.ensure_aws_managed_keys(request.caller, op, input, now) {
+            return Response {
+                result: Err(e),
+                decision: None,
+            };
+        }
+        let ciphertext_key = match ops::ciphertext_key_arn(self, op, input) {
+            Ok(k) => k,
+            Err(e) => {
+                return Response {
+                    result: Err(e),
+                    decision: None,
+                }
+            }
+        };
+        let call = Call {
+            caller: request.caller,
+            operation: op,
+            input: request.input,
+            env,
+            ciphertext_key: ciphertext_key.as_deref(),
+        };
+        let decision = {
+            let state = self.read_state();
+            decide(&state.world, &call, trace)
+        };
+        let result = match decision.outcome {
+            Outcome::Allow => {
+                let ctx = ops::Ctx {
+                    kms: self,
+                    caller: request.caller,
+                    account: request.caller.account().unwrap_or(""),
+                    input,
+                    env,
+                    now,
+                    now_ms,
+                };
+                ops::run(&ctx, op).map(Output::new)
+            }
+            Outcome::Deny => Err(KmsError::new(
+                ErrorKind::AccessDeniedException,
+                decision.message.clone(),
+            )),
+            Outcome::Error(code) => {
+                let mut e = KmsError::from(code);
+                e.message.clone_from(&decision.message);
+                Err(e)
+            }
+        };
+        Response {
+            result,
+            decision: Some(decision),
+        }
+    }
+
+    /// Carries out what has fallen due: deletes keys whose deletion date has
+    /// come, rotates keys whose rotation date has come, and marks keys whose
+    /// imported material expired.
+    ///
+    /// # Errors
+    ///
+    /// The store cannot be written; what was done before the failure stays
+    /// done, and the rest is retried on the next call.
+    pub fn tick(&self) -> Result<(), KmsError> {
+        let _w = self.lock_writer();
+        let now = self.clock.now();
+        let due: Vec<Arc<LiveKey>> = self
+            .read_state()
+            .keys
+            .values()
+            .filter(|k| due_time(&k.record).is_some_and(|t| t <= now))
+            .cloned()
+            .collect();
+        for key in due {
+            ops::lifecycle::carry_out_due(self, &key, now)?;
+        }
+        let next = self
+            .read_state()
+            .keys
+            .values()
+            .filter_map(|k| due_time(&k.record))
+            .min()
+            .unwrap_or(i64::MAX);
+        self.next_due.store(next, Ordering::SeqCst);
+        Ok(())
+    }
+
+    // ----- helpers for the operations -----
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    #[expect(dead_code, reason = "for operations still to come")]
+    pub(crate) fn root_key(&self) -> &RootKey {
+        &self.root
+    }
+
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        // A poisoned lock means a thread panicked while holding it; the state
+        // is still consistent (changes are applied after the store commits),
+        // so go on with it.
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live key a key identifier names for a caller in `account`.
+    pub(crate) fn live_key(&self, account: &str, id: &str) -> Result<Arc<LiveKey>, KmsError> {
+        let state = self.read_state();
+        state
+            .world
+            .resolve_key(account, id)
+            .and_then(|k| state.keys.get(&k.id))
+            .cloned()
+            .ok_or_else(|| KmsError::not_found(format!("Key '{id}' does not exist")))
+    }
+
+    /// The live key with this key id.
+    pub(crate) fn live_key_by_id(&self, key_id: &str) -> Option<Arc<LiveKey>> {
+        self.read_state().keys.get(key_id).cloned()
+    }
+
+    /// Aliases of a key (`alias/…`).
+    pub(crate) fn aliases_of(&self, arn: &str) -> Vec<String> {
+        self.read_state()
+            .world
+            .key_by_arn(arn)
+            .map(|k| k.aliases.clone())
+            .unwrap_or_default()
+    }
+
+    /// Unwraps a record's material, reusing versions already unwrapped in `old`.
+    fn build_live(&self, record: KeyRecord, old: Option<&LiveKey>) -> Result<LiveKey, KmsError> {
+        let spec = record.key_spec.parse::<KeySpec>()?;
+        let mut material = Vec::with_capacity(record.versions.len());
+        for (i, v) in record.versions.iter().enumerate() {
+            let reused = old
+                .filter(|o| o.record.versions.get(i) == Some(v))
+                .and_then(|o| o.material.get(i).cloned());
+            let m = match reused {
+                Some(m) => m,
+                None => {
+                    let bytes = self
+                        .root
+                        .unwrap(&record.key_id, v.version, &v.wrapped_material)
+                        .map_err(|e| {
+                            KmsError::internal(format!(
+                                "key {} version {}: {e}",
+                                record.key_id, v.version
+                            ))
+                        })?;
+                    Arc::new(KeyMaterial::from_bytes(spec, &bytes)?)
+                }
+            };
+            material.push(m);
+        }
+        let arn = key_arn(&record);
+        Ok(LiveKey {
+            record,
+            arn,
+            material,
+        })
+    }
+
+    /// Wraps new key material for a key version.
+    pub(crate) fn wrap(
+        &self,
+        key_id: &str,
+        version: u32,
+        material: &KeyMaterial,
+    ) -> Result<Vec<u8>, KmsError> {
+        self.root
+            .wrap(key_id, version, material.expose_secret())
+            .map_err(|e| KmsError::internal(format!("wrapping key material: {e}")))
+    }
+
+    /// Stores a new key and makes it live.
+    pub(crate) fn insert_key(&self, record: KeyRecord) -> Result<Arc<LiveKey>, KmsError> {
+        let live = self.build_live(record, None)?;
+        let key = authz_key(&live.record, &live.arn, Vec::new())?;
+        self.store.create_key(&live.record)?;
+        let live = Arc::new(live);
+        let mut state = self.write_state();
+        state.world.upsert_key(key);
+        state
+            .keys
+            .insert(live.record.key_id.clone(), Arc::clone(&live));
+        drop(state);
+        self.note_due(&live.record);
+        Ok(live)
+    }
+
+    /// Stores a changed key (compare-and-swap on its revision) and makes it
+    /// live. The caller holds the writer lock (every mutating operation does).
+    pub(crate) fn update_key(&self, mut record: KeyRecord) -> Result<Arc<LiveKey>, KmsError> {
+        let old = self.live_key_by_id(&record.key_id);
+        let live = self.build_live(record.clone(), old.as_deref())?;
+        let aliases = self.aliases_of(&live.arn);
+        let key = authz_key(&live.record, &live.arn, aliases)?;
+        record.revision = self.store.update_key(&record)?;
+        let live = Arc::new(LiveKey { record, ..live });
+        let mut state = self.write_state();
+        state.world.upsert_key(key);
+        state
+            .keys
+            .insert(live.record.key_id.clone(), Arc::clone(&live));
+        drop(state);
+        self.note_due(&live.record);
+        Ok(live)
+    }
+
+    /// Deletes a key with its aliases and grants, in the store and in memory.
+    #[expect(dead_code, reason = "for operations still to come")]
+    pub(crate) fn remove_key(&self, key_id: &str) -> Result<(), KmsError> {
+        self.store.delete_key(key_id)?;
+        let mut state = self.write_state();
+        if let Some(live) = state.keys.remove(key_id) {
+            state.world.remove_key(&live.arn);
+        }
+        Ok(())
+    }
+
+    /// Applies a stored alias change to memory: `old` is removed, `new` added.
+    pub(crate) fn apply_alias(&self, old: Option<&AliasRecord>, new: Option<&AliasRecord>) {
+        let mut state = self.write_state();
+        if let Some(a) = old {
+            remove_alias(&mut state, a);
+        }
+        if let Some(a) = new {
+            add_alias(&mut state, a);
+        }
+    }
+
+    /// Applies a stored grant to memory.
+    #[expect(dead_code, reason = "for operations still to come")]
+    pub(crate) fn apply_grant_created(&self, grant: &GrantRecord) {
+        add_grant(&mut self.write_state(), grant);
+    }
+
+    /// Applies a deleted grant to memory.
+    #[expect(dead_code, reason = "for operations still to come")]
+    pub(crate) fn apply_grant_deleted(&self, grant_id: &str) {
+        self.write_state().world.remove_grant(grant_id);
+    }
+
+    fn note_due(&self, record: &KeyRecord) {
+        if let Some(t) = due_time(record) {
+            self.next_due.fetch_min(t, Ordering::SeqCst);
+        }
+    }
+
+    /// Creates the AWS managed key behind `alias/aws/<service>` the first
+    /// time a request names it.
+    fn ensure_aws_managed_keys(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        input: &Map<String, Value>,
+        now: i64,
+    ) -> Result<(), KmsError> {
+        let account = caller.account().unwrap_or("");
+        for member in ["KeyId", "DestinationKeyId", "TargetKeyId"] {
+            let Some(id) = input.get(member).and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(service) = aws_managed_service(id, account, &self.region) else {
+                continue;
+            };
+            if matches!(op, Operation::CreateAlias | Operation::UpdateAlias)
+                && member == "TargetKeyId"
+            {
+                continue;
+            }
+            let exists = {
+                let state = self.read_state();
+                state.world.resolve_key(account, id).is_some()
+            };
+            if !exists {
+                let _w = (!ops::mutates(op)).then(|| self.lock_writer());
+                let exists = self.read_state().world.resolve_key(account, id).is_some();
+                if !exists {
+                    ops::keys::create_aws_managed_key(self, account, service, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+/// `alias/aws/<service>` (or its ARN in `account` and `region`) → `<service>`.
+fn aws_managed_service<'a>(id: &'a str, account: &str, region: &str) -> Option<&'a str> {
+    let name = match id.strip_prefix("arn:") {
+        Some(_) => {
+            let prefix = format!("arn:aws:kms:{region}:{account}:");
+            id.strip_prefix(prefix.as_str())?
+        }
+        None => id,
+    };
+    let service = name.strip_prefix("alias/aws/")?;
+    (!service.is_empty()).then_some(service)
+}
+
+/// When something next falls due for a key.
+fn due_time(record: &KeyRecord) -> Option<i64> {
+    let deletion = record.deletion_date.filter(|_| {
+        record.key_state == KeyState::PendingDeletion.name()
+            || record.key_state == KeyState::PendingReplicaDeletion.name()
+    });
+    let rotation = record
+        .rotation
+        .as_ref()
+        .map(|r| r.next_rotation)
+        .filter(|_| record.key_state == KeyState::Enabled.name());
+    let expiry = record
+        .material_valid_to
+        .filter(|_| record.key_state != KeyState::PendingImport.name());
+    [deletion, rotation, expiry].into_iter().flatten().min()
+}
+
+/// `arn:aws:kms:REGION:ACCOUNT:key/ID`.
+pub(crate) fn key_arn(record: &KeyRecord) -> String {
+    format!(
+        "arn:aws:kms:{}:{}:key/{}",
+        record.region, record.account, record.key_id
+    )
+}
+
+/// The authorization view of a key record.
+pub(crate) fn authz_key(
+    record: &KeyRecord,
+    arn: &str,
+    aliases: Vec<String>,
+) -> Result<Key, KmsError> {
+    let policy = Policy::parse(&record.policy, &key_policy_options())
+        .map_err(|e| KmsError::internal(format!("stored key policy of {arn}: {e}")))?;
+    Ok(Key {
+        arn: arn.to_owned(),
+        id: record.key_id.clone(),
+        account: record.account.clone(),
+        region: record.region.clone(),
+        policy: NamedPolicy {
+            name: format!("key policy of {arn}"),
+            policy,
+        },
+        spec: record.key_spec.clone(),
+        usage: record.key_usage.clone(),
+        state: KeyState::from_name(&record.key_state).unwrap_or(KeyState::Unavailable),
+        aws_managed: record.aws_managed,
+        origin: record.origin.clone(),
+        multi_region: record.multi_region,
+        aliases,
+        tags: record.tags.clone(),
+    })
+}
+
+fn add_alias(state: &mut State, alias: &AliasRecord) {
+    let Some(live) = state.keys.get(&alias.key_id) else {
+        return;
+    };
+    let arn = live.arn.clone();
+    if let Some(mut key) = state.world.key_by_arn(&arn).cloned() {
+        if !key.aliases.contains(&alias.name) {
+            key.aliases.push(alias.name.clone());
+            key.aliases.sort();
+        }
+        state.world.upsert_key(key);
+    }
+}
+
+fn remove_alias(state: &mut State, alias: &AliasRecord) {
+    let Some(live) = state.keys.get(&alias.key_id) else {
+        return;
+    };
+    let arn = live.arn.clone();
+    if let Some(mut key) = state.world.key_by_arn(&arn).cloned() {
+        key.aliases.retain(|a| a != &alias.name);
+        state.world.upsert_key(key);
+    }
+}
+
+fn add_grant(state: &mut State, grant: &GrantRecord) {
+    let Some(live) = state.keys.get(&grant.key_id) else {
+        return;
+    };
+    let Some(index) = state.world.key_index(&live.arn) else {
+        return;
+    };
+    state.world.add_grant(Grant {
+        key: index,
+        id: grant.grant_id.clone(),
+        name: grant.name.clone(),
+        grantee: grant.grantee.clone(),
+        retiring_principal: grant.retiring_principal.clone(),
+        operations: grant.operations.clone(),
+        constraints: GrantConstraints {
+            equals: grant.encryption_context_equals.clone(),
+            subset: grant.encryption_context_subset.clone(),
+            source_arn: None,
+        },
+        issuing_account: grant.issuing_account.clone(),
+    });
+}
+
+/// A new key id: a random UUID (version 4).
+pub(crate) fn new_key_id() -> Result<String, KmsError> {
+    let bytes = crate::crypto::random_bytes(16)?;
+    let mut b = [0u8; 16];
+    b.copy_from_slice(bytes.expose());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..32).unwrap_or_default()
+    ))
+}
+
+/// A map of strings from a JSON object member (encryption contexts, tags).
+pub(crate) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,220 @@
+//! [`MemoryStore`]: a [`Store`] in memory, for tests and throwaway
+//! development servers. Nothing survives the process.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{AliasRecord, GrantRecord, KeyRecord, Snapshot, Store, StoreError};
+
+/// A store in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    keys: BTreeMap<String, KeyRecord>,
+    /// By (account, region, name).
+    aliases: BTreeMap<(String, String, String), AliasRecord>,
+    grants: BTreeMap<String, GrantRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn alias_key(account: &str, region: &str, name: &str) -> (String, String, String) {
+    (account.to_owned(), region.to_owned(), name.to_owned())
+}
+
+impl Store for MemoryStore {
+    fn create_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.keys.contains_key(&key.key_id) {
+            return Err(StoreError::Conflict);
+        }
+        inner.keys.insert(key.key_id.clone(), key.clone());
+        Ok(())
+    }
+
+    fn update_key(&self, key: &KeyRecord) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let stored = inner
+            .keys
+            .get_mut(&key.key_id)
+            .ok_or(StoreError::NotFound)?;
+        if stored.revision != key.revision {
+            return Err(StoreError::Conflict);
+        }
+        let revision = key.revision.checked_add(1).ok_or(StoreError::Conflict)?;
+        *stored = KeyRecord {
+            revision,
+            ..key.clone()
+        };
+        Ok(revision)
+    }
+
+    fn key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.lock().keys.get(key_id).cloned())
+    }
+
+    fn list_keys(
+        &self,
+        account: &str,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .keys
+            .values()
+            .filter(|k| k.account == account && k.region == region)
+            .filter(|k| after.is_none_or(|a| k.key_id.as_str() > a))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn delete_key(&self, key_id: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.keys.remove(key_id).ok_or(StoreError::NotFound)?;
+        inner.aliases.retain(|_, a| a.key_id != key_id);
+        inner.grants.retain(|_, g| g.key_id != key_id);
+        Ok(())
+    }
+
+    fn create_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let k = alias_key(&alias.account, &alias.region, &alias.name);
+        if inner.aliases.contains_key(&k) {
+            return Err(StoreError::Conflict);
+        }
+        inner.aliases.insert(k, alias.clone());
+        Ok(())
+    }
+
+    fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let k = alias_key(&alias.account, &alias.region, &alias.name);
+        let slot = inner.aliases.get_mut(&k).ok_or(StoreError::NotFound)?;
+        *slot = alias.clone();
+        Ok(())
+    }
+
+    fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
+        self.lock()
+            .aliases
+            .remove(&alias_key(account, region, name))
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .aliases
+            .get(&alias_key(account, region, name))
+            .cloned())
+    }
+
+    fn list_aliases(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .aliases
+            .values()
+            .filter(|a| a.account == account && a.region == region)
+            .filter(|a| key_id.is_none_or(|k| a.key_id == k))
+            .filter(|a| after.is_none_or(|x| a.name.as_str() > x))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn create_grant(&self, grant: &GrantRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.grants.contains_key(&grant.grant_id) {
+            return Err(StoreError::Conflict);
+        }
+        inner.grants.insert(grant.grant_id.clone(), grant.clone());
+        Ok(())
+    }
+
+    fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        Ok(self.lock().grants.get(grant_id).cloned())
+    }
+
+    fn list_grants(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .grants
+            .values()
+            .filter(|g| g.key_id == key_id)
+            .filter(|g| after.is_none_or(|a| g.grant_id.as_str() > a))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.lock()
+            .grants
+            .remove(grant_id)
+            .map(|_| ())
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn load_all(&self) -> Result<Snapshot, StoreError> {
+        let inner = self.lock();
+        Ok(Snapshot {
+            keys: inner.keys.values().cloned().collect(),
+            aliases: inner.aliases.values().cloned().collect(),
+            grants: inner.grants.values().cloned().collect(),
+        })
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        *inner = Inner::default();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_store_passes_conformance() {
+        let store = MemoryStore::new();
+        if let Err(f) = crate::store::conformance::run(&store) {
+            panic!("{f}");
+        }
+    }
+}
