@@ -11,10 +11,10 @@
 //! ```
 //!
 //! Everything up to the commitment is the *header core*.
-//! Each message gets its own AES-256-GCM key and a separate 256-bit
-//! commitment, both derived with HKDF-SHA-512 from the key version's material
-//! and the random salt, with the digests of the header core and of the
-//! canonical encryption context in the HKDF info (suite 0x01 of
+//! Each message gets its own AES-256-GCM key and a 256-bit commitment: the
+//! two halves of one 64-byte HKDF-SHA-512 output from the key version's
+//! material and the random salt, with the digests of the header core and of
+//! the canonical encryption context in the HKDF info (suite 0x01 of
 //! `governance.md` §6.4).
 //! The AES-GCM AAD is the header core, the commitment and the canonical
 //! encryption context; the IV is authenticated by GCM itself.
@@ -94,8 +94,7 @@ const DATA_KEY_LEN: usize = 32;
 
 const LABEL_HEADER: &[u8] = b"kmsgov/ct/v1/header";
 const LABEL_CONTEXT: &[u8] = b"kmsgov/ct/v1/ec";
-const LABEL_ENCRYPTION_KEY: &[u8] = b"kmsgov/ct/v1/enc";
-const LABEL_COMMITMENT: &[u8] = b"kmsgov/ct/v1/commit";
+const LABEL_DERIVED_KEYS: &[u8] = b"kmsgov/ct/v1/dk";
 
 /// The governance fields a blob may carry (`governance.md` §6.4): the data-use
 /// policy it is bound to and the governance-log position that allowed the
@@ -467,18 +466,24 @@ fn derive_keys(
     let header_digest = labelled_digest(LABEL_HEADER, core);
     let context_digest = labelled_digest(LABEL_CONTEXT, context);
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA512, salt).extract(material.secret().expose());
-    let expand = |label: &[u8], out: &mut [u8]| {
-        let info = [label, header_digest.as_ref(), context_digest.as_ref()];
-        prk.expand(&info, OkmLen(out.len()))
-            .and_then(|okm| okm.fill(out))
-            .map_err(|_| CryptoError::Internal("key derivation failed"))
-    };
-    let mut encryption_key = SecretBytes::new(vec![0; DATA_KEY_LEN]);
-    expand(LABEL_ENCRYPTION_KEY, encryption_key.expose_mut())?;
+    let info = [
+        LABEL_DERIVED_KEYS,
+        header_digest.as_ref(),
+        context_digest.as_ref(),
+    ];
+    // One HKDF output of 64 bytes: the encryption key, then the commitment.
+    let mut okm = SecretBytes::new(vec![0; DATA_KEY_LEN + COMMITMENT_LEN]);
+    prk.expand(&info, OkmLen(okm.len()))
+        .and_then(|okm_out| okm_out.fill(okm.expose_mut()))
+        .map_err(|_| CryptoError::Internal("key derivation failed"))?;
+    let (key_half, commitment_half) = okm
+        .expose()
+        .split_at_checked(DATA_KEY_LEN)
+        .ok_or(CryptoError::Internal("key derivation failed"))?;
     let mut commitment = [0; COMMITMENT_LEN];
-    expand(LABEL_COMMITMENT, &mut commitment)?;
+    commitment.copy_from_slice(commitment_half);
     Ok(MessageKeys {
-        encryption_key,
+        encryption_key: SecretBytes::copy_from(key_half),
         commitment,
     })
 }

@@ -495,7 +495,7 @@ fn openssl_rederives_and_decrypts_our_symmetric_ciphertexts() {
             let out = openssl(&[
                 "kdf",
                 "-keylen",
-                "32",
+                "64",
                 "-kdfopt",
                 "digest:SHA512",
                 "-kdfopt",
@@ -508,8 +508,10 @@ fn openssl_rederives_and_decrypts_our_symmetric_ciphertexts() {
             ]);
             out.trim().replace(':', "").to_ascii_lowercase()
         };
-        assert_eq!(hkdf(b"kmsgov/ct/v1/commit"), hex(commitment));
-        let encryption_key = hkdf(b"kmsgov/ct/v1/enc");
+        let okm = hkdf(b"kmsgov/ct/v1/dk");
+        let (encryption_key, expected_commitment) = okm.split_at(64);
+        assert_eq!(expected_commitment, hex(commitment));
+        let encryption_key = encryption_key.to_owned();
 
         let body_file = dir.write("body", body);
         let decrypted = dir.path("decrypted");
