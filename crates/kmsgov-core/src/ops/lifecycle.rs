@@ -136,7 +136,7 @@ pub(crate) fn carry_out_due(kms: &Kms, key: &LiveKey, now: i64) -> Result<(), Km
                 // After an absurdly long pause only the last rotations are
                 // made: older versions would never have encrypted anything
                 // that still exists here.
-                let skipped = due.saturating_sub(MAX_CATCH_UP);
+                let skipped = due.saturating_sub(MAX_CATCH_UP).max(0);
                 rotation.next_rotation = rotation
                     .next_rotation
                     .saturating_add(skipped.saturating_mul(period));
