@@ -573,7 +573,6 @@ impl Kms {
     }
 
     /// Deletes a key with its aliases and grants, in the store and in memory.
-    #[expect(dead_code, reason = "for operations still to come")]
     pub(crate) fn remove_key(&self, key_id: &str) -> Result<(), KmsError> {
         self.store.delete_key(key_id)?;
         let mut state = self.write_state();

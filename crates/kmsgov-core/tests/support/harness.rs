@@ -161,3 +161,28 @@ pub fn unb64(v: &Value) -> Vec<u8> {
         .decode(v.as_str().unwrap())
         .unwrap()
 }
+
+impl Harness {
+    /// A fresh service whose accounts and principals come from `world` (a
+    /// world file, like [`WORLD`]) instead of the standard world.
+    pub fn with_world(world: &str) -> Harness {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let root_key = RootKey::generate().unwrap();
+        let clock = Arc::new(ManualClock::at(START));
+        let root = *root_key.expose_bytes();
+        let kms = Kms::open(Config {
+            region: "us-east-1".into(),
+            store: Arc::clone(&store),
+            root_key,
+            clock: clock.clone(),
+            directory: Scenario::parse(world).unwrap().world,
+        })
+        .unwrap();
+        Harness {
+            kms,
+            clock,
+            store,
+            root,
+        }
+    }
+}
