@@ -305,7 +305,8 @@ fn sign_and_verify_errors() {
     let p256 = signing_key(&h, "ECC_NIST_P256");
     let p384 = signing_key(&h, "ECC_NIST_P384");
     let rsa = signing_key(&h, "RSA_2048");
-    let rsa_encryption = h.create_key(json!({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}));
+    let rsa_encryption =
+        h.create_key(json!({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}));
     let agreement = agreement_key(&h, "ECC_NIST_P256");
     let symmetric = h.symmetric_key();
     let hmac = mac_key(&h, "HMAC_256");
@@ -357,7 +358,12 @@ fn sign_and_verify_errors() {
         h.err(
             "admin",
             "Sign",
-            sign(key, algorithm, &vec![1; len], json!({"MessageType": "DIGEST"})),
+            sign(
+                key,
+                algorithm,
+                &vec![1; len],
+                json!({"MessageType": "DIGEST"}),
+            ),
             ErrorKind::ValidationException,
         );
     }
@@ -377,13 +383,23 @@ fn sign_and_verify_errors() {
     h.err(
         "admin",
         "Sign",
-        sign(&p256, "ECDSA_SHA_256", MESSAGE, json!({"MessageType": "HASHED"})),
+        sign(
+            &p256,
+            "ECDSA_SHA_256",
+            MESSAGE,
+            json!({"MessageType": "HASHED"}),
+        ),
         ErrorKind::ValidationException,
     );
     h.err(
         "admin",
         "Sign",
-        sign(&p256, "ECDSA_SHA_256", &[1; 64], json!({"MessageType": "EXTERNAL_MU"})),
+        sign(
+            &p256,
+            "ECDSA_SHA_256",
+            &[1; 64],
+            json!({"MessageType": "EXTERNAL_MU"}),
+        ),
         ErrorKind::UnsupportedOperationException,
     );
     // Required members.
@@ -597,7 +613,12 @@ fn mac_errors() {
     );
     let mut dry = request(&hmac256, "HMAC_SHA_256");
     dry["DryRun"] = json!(true);
-    h.err("admin", "GenerateMac", dry, ErrorKind::DryRunOperationException);
+    h.err(
+        "admin",
+        "GenerateMac",
+        dry,
+        ErrorKind::DryRunOperationException,
+    );
 }
 
 // ----- GetPublicKey -----
@@ -756,7 +777,14 @@ fn shared_secrets_match_openssl() {
         ]);
         let peer_public = dir.path("peer.der");
         openssl(&[
-            "pkey", "-in", &peer, "-pubout", "-outform", "DER", "-out", &peer_public,
+            "pkey",
+            "-in",
+            &peer,
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            &peer_public,
         ]);
         let out = h.ok(
             "admin",
@@ -771,7 +799,15 @@ fn shared_secrets_match_openssl() {
         assert_eq!(secret.len(), len, "{spec}");
         let expected = dir.path("secret");
         openssl(&[
-            "pkeyutl", "-derive", "-inkey", &peer, "-peerkey", &ours, "-peerform", "DER", "-out",
+            "pkeyutl",
+            "-derive",
+            "-inkey",
+            &peer,
+            "-peerkey",
+            &ours,
+            "-peerform",
+            "DER",
+            "-out",
             &expected,
         ]);
         assert_eq!(secret, dir.read("secret"), "{spec}");
@@ -817,9 +853,7 @@ fn derive_shared_secret_errors() {
         .unwrap()
         .public_key_der()
         .unwrap();
-    let request = |key: &str, peer: &[u8]| {
-        json!({"KeyId": key, "KeyAgreementAlgorithm": "ECDH", "PublicKey": b64(peer)})
-    };
+    let request = |key: &str, peer: &[u8]| json!({"KeyId": key, "KeyAgreementAlgorithm": "ECDH", "PublicKey": b64(peer)});
     h.ok("admin", "DeriveSharedSecret", request(&p256, &peer256));
     // The peer key must be a SubjectPublicKeyInfo on the key's curve.
     let bare_point = peer256[peer256.len() - 65..].to_vec();
