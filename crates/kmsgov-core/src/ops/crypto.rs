@@ -1,12 +1,14 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateDataKeyPair*,
 //! GenerateRandom.
 
-use serde_json::{json, Value};
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
 
 use super::params;
 use super::Ctx;
 use crate::ciphertext;
-use crate::crypto::{EncryptionAlgorithm, KeySpec, SecretBytes};
+use crate::crypto::{CryptoError, EncryptionAlgorithm, KeyMaterial, KeySpec, SecretBytes};
 use crate::error::{ErrorKind, KmsError};
 use crate::service::LiveKey;
 
@@ -105,15 +107,7 @@ pub(crate) fn encrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
 /// Decrypt.
 pub(crate) fn decrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     let blob = params::required_blob(ctx.input, "CiphertextBlob")?;
-    let key = match params::string(ctx.input, "KeyId") {
-        Some(id) => ctx.kms.live_key(ctx.account, id)?,
-        None => {
-            let header = ciphertext::parse(&blob).map_err(invalid_ciphertext)?;
-            ctx.kms
-                .live_key_by_id(header.key_id())
-                .ok_or_else(|| invalid_ciphertext(()))?
-        }
-    };
+    let key = source_key(ctx, "KeyId", &blob)?;
     let algorithm = algorithm(ctx, "EncryptionAlgorithm", &key)?;
     let context = params::context(ctx.input, "EncryptionContext");
     let plaintext = decrypt_with(&key, algorithm, &blob, &context)?;
@@ -167,17 +161,74 @@ pub(crate) fn generate_data_key(ctx: &Ctx<'_>, with_plaintext: bool) -> Result<V
     Ok(out)
 }
 
-/// ReEncrypt.
-pub(crate) fn re_encrypt(_ctx: &Ctx<'_>) -> Result<Value, KmsError> {
-    Err(not_yet("ReEncrypt"))
+/// ReEncrypt: decrypts under the source key (named by a symmetric blob, or
+/// by `SourceKeyId` with `SourceEncryptionAlgorithm` for RSA ciphertexts)
+/// and encrypts the plaintext under the destination key, without the
+/// plaintext leaving the service.
+pub(crate) fn re_encrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
+    let blob = params::required_blob(ctx.input, "CiphertextBlob")?;
+    let source = source_key(ctx, "SourceKeyId", &blob)?;
+    let source_algorithm = algorithm(ctx, "SourceEncryptionAlgorithm", &source)?;
+    let destination = ctx.kms.live_key(
+        ctx.account,
+        params::required(ctx.input, "DestinationKeyId")?,
+    )?;
+    let destination_algorithm = algorithm(ctx, "DestinationEncryptionAlgorithm", &destination)?;
+    let plaintext = decrypt_with(
+        &source,
+        source_algorithm,
+        &blob,
+        &params::context(ctx.input, "SourceEncryptionContext"),
+    )?;
+    let reencrypted = encrypt_with(
+        &destination,
+        destination_algorithm,
+        plaintext.expose(),
+        &params::context(ctx.input, "DestinationEncryptionContext"),
+    )?;
+    Ok(json!({
+        "CiphertextBlob": params::b64(&reencrypted),
+        "SourceKeyId": source.arn,
+        "KeyId": destination.arn,
+        "SourceEncryptionAlgorithm": source_algorithm.as_str(),
+        "DestinationEncryptionAlgorithm": destination_algorithm.as_str(),
+    }))
 }
 
-/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext.
+/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext: a new RSA
+/// or elliptic-curve key pair whose private key (PKCS#8 DER) is returned
+/// encrypted under the symmetric KMS key, bound to the `EncryptionContext`,
+/// so that Decrypt gives it back; the public key is DER
+/// SubjectPublicKeyInfo.
 pub(crate) fn generate_data_key_pair(
-    _ctx: &Ctx<'_>,
-    _with_plaintext: bool,
+    ctx: &Ctx<'_>,
+    with_plaintext: bool,
 ) -> Result<Value, KmsError> {
-    Err(not_yet("GenerateDataKeyPair"))
+    let key = ctx
+        .kms
+        .live_key(ctx.account, params::required(ctx.input, "KeyId")?)?;
+    let spec = data_key_pair_spec(params::required(ctx.input, "KeyPairSpec")?)?;
+    let pair = KeyMaterial::generate(spec)?;
+    let public_key = pair.public_key_der()?;
+    let context = params::context(ctx.input, "EncryptionContext");
+    let blob = encrypt_with(
+        &key,
+        EncryptionAlgorithm::SymmetricDefault,
+        pair.expose_secret(),
+        &context,
+    )?;
+    let mut out = Map::new();
+    out.insert("PrivateKeyCiphertextBlob".into(), json!(params::b64(&blob)));
+    if with_plaintext {
+        out.insert(
+            "PrivateKeyPlaintext".into(),
+            json!(params::b64(pair.expose_secret())),
+        );
+    }
+    out.insert("PublicKey".into(), json!(params::b64(&public_key)));
+    out.insert("KeyId".into(), json!(key.arn));
+    out.insert("KeyPairSpec".into(), json!(spec.as_str()));
+    Ok(Value::Object(out))
 }
 
 /// GenerateRandom.
@@ -193,6 +244,37 @@ pub(crate) fn generate_random(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
         .unwrap_or(32);
     let bytes = crate::crypto::random_bytes(n)?;
     Ok(json!({ "Plaintext": params::b64(bytes.expose()) }))
+}
+
+/// The key that decrypts `blob`: the one `member` names, else the one a
+/// symmetric blob names (an RSA ciphertext names none, so it needs
+/// `member`).
+fn source_key(ctx: &Ctx<'_>, member: &str, blob: &[u8]) -> Result<Arc<LiveKey>, KmsError> {
+    match params::string(ctx.input, member) {
+        Some(id) => ctx.kms.live_key(ctx.account, id),
+        None => {
+            let header = ciphertext::parse(blob).map_err(invalid_ciphertext)?;
+            ctx.kms
+                .live_key_by_id(header.key_id())
+                .ok_or_else(|| invalid_ciphertext(()))
+        }
+    }
+}
+
+/// A `KeyPairSpec` kmsgov generates: the RSA and elliptic-curve specs.
+/// `SM2` and `ECC_NIST_EDWARDS25519` are valid AWS values that kmsgov does
+/// not implement.
+fn data_key_pair_spec(name: &str) -> Result<KeySpec, KmsError> {
+    match name.parse::<KeySpec>() {
+        Ok(spec) if spec.is_asymmetric() => Ok(spec),
+        Err(CryptoError::UnsupportedKeySpec(_)) => Err(KmsError::new(
+            ErrorKind::UnsupportedOperationException,
+            format!("KeyPairSpec {name} is not supported by this service."),
+        )),
+        _ => Err(KmsError::validation(format!(
+            "1 validation error detected: Value '{name}' at 'keyPairSpec' failed to satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, ECC_NIST_EDWARDS25519, SM2]"
+        ))),
+    }
 }
 
 pub(crate) fn not_yet(op: &str) -> KmsError {
