@@ -207,7 +207,7 @@ pub(crate) fn revoke_grant(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
 
 /// Whether `id` has the form of a grant id this service issues: 64
 /// hexadecimal digits.
-pub(crate) fn is_grant_id(id: &str) -> bool {
+fn is_grant_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
