@@ -37,7 +37,12 @@ fn encrypt(h: &Harness, key: &str, dept: &str) -> String {
         .to_owned()
 }
 
-fn decrypt_as(h: &Harness, who: &str, ct: &str, dept: &str) -> Result<Value, kmsgov_core::KmsError> {
+fn decrypt_as(
+    h: &Harness,
+    who: &str,
+    ct: &str,
+    dept: &str,
+) -> Result<Value, kmsgov_core::KmsError> {
     h.call(
         who,
         "Decrypt",
@@ -82,7 +87,11 @@ fn a_grant_allows_its_grantee_at_once_within_its_constraints() {
         }),
     );
     assert_eq!(id.len(), 64);
-    assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{id}"
+    );
     assert_eq!(token, id, "the grant token is the grant id");
 
     let out = decrypt_as(&h, "alice", &ct, "IT").unwrap();
@@ -371,8 +380,15 @@ fn a_grant_with_create_grant_lets_its_grantee_create_narrower_grants() {
         json!({"KeyId": key, "GranteePrincipal": arn("app"), "Operations": ["Decrypt"], "Constraints": {"EncryptionContextSubset": {"dept": "IT"}}}),
     );
     decrypt_as(&h, "app", &ct, "IT").unwrap();
-    let child = list(&h, "admin", json!({"KeyId": key, "GrantId": out["GrantId"]}));
-    assert_eq!(child[0]["IssuingAccount"], format!("arn:aws:iam::{ACCOUNT}:root"));
+    let child = list(
+        &h,
+        "admin",
+        json!({"KeyId": key, "GrantId": out["GrantId"]}),
+    );
+    assert_eq!(
+        child[0]["IssuingAccount"],
+        format!("arn:aws:iam::{ACCOUNT}:root")
+    );
 }
 
 #[test]
@@ -448,10 +464,18 @@ fn list_grants_shows_every_member_and_filters() {
     assert!(g.get("RetiringPrincipal").is_none());
     assert!(g.get("Constraints").is_none());
 
-    let only = list(&h, "admin", json!({"KeyId": key_arn(&key), "GrantId": plain}));
+    let only = list(
+        &h,
+        "admin",
+        json!({"KeyId": key_arn(&key), "GrantId": plain}),
+    );
     assert_eq!(only.len(), 1);
     assert_eq!(only[0]["GrantId"], plain);
-    let for_alice = list(&h, "admin", json!({"KeyId": key, "GranteePrincipal": arn("alice")}));
+    let for_alice = list(
+        &h,
+        "admin",
+        json!({"KeyId": key, "GranteePrincipal": arn("alice")}),
+    );
     assert_eq!(for_alice.len(), 1);
     assert_eq!(for_alice[0]["GrantId"], named);
     let none = list(
@@ -486,7 +510,12 @@ fn list_grants_shows_every_member_and_filters() {
         json!({"KeyId": "arn:aws:kms:us-east-1"}),
         ErrorKind::InvalidArnException,
     );
-    h.err("admin", "ListGrants", json!({}), ErrorKind::ValidationException);
+    h.err(
+        "admin",
+        "ListGrants",
+        json!({}),
+        ErrorKind::ValidationException,
+    );
     h.err(
         "alice",
         "ListGrants",
@@ -525,7 +554,11 @@ fn list_grants_pages_with_limit_and_marker() {
         let out = h.ok("admin", "ListGrants", input);
         let grants = out["Grants"].as_array().unwrap();
         assert!(grants.len() <= 2);
-        seen.extend(grants.iter().map(|g| g["GrantId"].as_str().unwrap().to_owned()));
+        seen.extend(
+            grants
+                .iter()
+                .map(|g| g["GrantId"].as_str().unwrap().to_owned()),
+        );
         pages += 1;
         if out["Truncated"] == true {
             marker = Some(out["NextMarker"].clone());
@@ -591,7 +624,10 @@ fn list_retirable_grants_finds_grants_across_keys() {
         json!({"RetiringPrincipal": arn("app"), "Limit": 1, "Marker": first["NextMarker"]}),
     );
     assert_eq!(second["Truncated"], false);
-    assert_ne!(second["Grants"][0]["GrantId"], first["Grants"][0]["GrantId"]);
+    assert_ne!(
+        second["Grants"][0]["GrantId"],
+        first["Grants"][0]["GrantId"]
+    );
 
     // Another account sees no grants on keys it does not own.
     let out = h.ok(
@@ -645,22 +681,55 @@ fn create_grant_rejects_what_aws_rejects() {
         v
     };
     let cases = [
-        (json!({"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}), ErrorKind::NotFoundException),
+        (
+            json!({"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}),
+            ErrorKind::NotFoundException,
+        ),
         (json!({"KeyId": "alias/nope"}), ErrorKind::NotFoundException),
         (json!({"Operations": null}), ErrorKind::ValidationException),
         (json!({"Operations": []}), ErrorKind::ValidationException),
-        (json!({"Operations": ["PutKeyPolicy"]}), ErrorKind::ValidationException),
+        (
+            json!({"Operations": ["PutKeyPolicy"]}),
+            ErrorKind::ValidationException,
+        ),
         // An operation the key type does not support.
-        (json!({"Operations": ["Sign"]}), ErrorKind::ValidationException),
-        (json!({"GranteePrincipal": null}), ErrorKind::ValidationException),
-        (json!({"GranteePrincipal": "not a principal!"}), ErrorKind::ValidationException),
-        (json!({"GranteeServicePrincipal": "rds.amazonaws.com"}), ErrorKind::ValidationException),
-        (json!({"RetiringPrincipal": arn("app"), "RetiringServicePrincipal": "rds.amazonaws.com"}), ErrorKind::ValidationException),
+        (
+            json!({"Operations": ["Sign"]}),
+            ErrorKind::ValidationException,
+        ),
+        (
+            json!({"GranteePrincipal": null}),
+            ErrorKind::ValidationException,
+        ),
+        (
+            json!({"GranteePrincipal": "not a principal!"}),
+            ErrorKind::ValidationException,
+        ),
+        (
+            json!({"GranteeServicePrincipal": "rds.amazonaws.com"}),
+            ErrorKind::ValidationException,
+        ),
+        (
+            json!({"RetiringPrincipal": arn("app"), "RetiringServicePrincipal": "rds.amazonaws.com"}),
+            ErrorKind::ValidationException,
+        ),
         (json!({"Name": "bad name"}), ErrorKind::ValidationException),
-        (json!({"Constraints": {"EncryptionContextSubset": {"a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9"}}}), ErrorKind::ValidationException),
-        (json!({"Constraints": {"EncryptionContextEquals": {"a": "x".repeat(385)}}}), ErrorKind::ValidationException),
-        (json!({"Constraints": {"SourceArn": "not-an-arn"}}), ErrorKind::ValidationException),
-        (json!({"GrantTokens": ["bm8gc3VjaCB0b2tlbg=="]}), ErrorKind::InvalidGrantTokenException),
+        (
+            json!({"Constraints": {"EncryptionContextSubset": {"a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9"}}}),
+            ErrorKind::ValidationException,
+        ),
+        (
+            json!({"Constraints": {"EncryptionContextEquals": {"a": "x".repeat(385)}}}),
+            ErrorKind::ValidationException,
+        ),
+        (
+            json!({"Constraints": {"SourceArn": "not-an-arn"}}),
+            ErrorKind::ValidationException,
+        ),
+        (
+            json!({"GrantTokens": ["bm8gc3VjaCB0b2tlbg=="]}),
+            ErrorKind::InvalidGrantTokenException,
+        ),
         (json!({"DryRun": true}), ErrorKind::DryRunOperationException),
     ];
     for (patch, kind) in cases {
@@ -679,7 +748,12 @@ fn create_grant_rejects_what_aws_rejects() {
     // Nothing was created by the failed and dry-run calls.
     assert!(list(&h, "admin", json!({"KeyId": key})).is_empty());
     // alice has no permission to create grants.
-    h.err("alice", "CreateGrant", base.clone(), ErrorKind::AccessDeniedException);
+    h.err(
+        "alice",
+        "CreateGrant",
+        base.clone(),
+        ErrorKind::AccessDeniedException,
+    );
     // Encryption context constraints are for symmetric keys only.
     let rsa = h.create_key(json!({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}));
     h.err(
@@ -708,7 +782,12 @@ fn create_grant_respects_the_key_state() {
     let key = h.symmetric_key();
     let input = json!({"KeyId": key, "GranteePrincipal": arn("alice"), "Operations": ["Decrypt"]});
     let h = h.with_key_state(&key, "Disabled");
-    h.err("admin", "CreateGrant", input.clone(), ErrorKind::DisabledException);
+    h.err(
+        "admin",
+        "CreateGrant",
+        input.clone(),
+        ErrorKind::DisabledException,
+    );
     let h = h.with_key_state(&key, "PendingDeletion");
     h.err(
         "admin",
@@ -745,12 +824,20 @@ fn a_source_arn_constraint_limits_the_grant_to_that_resource() {
             "alice",
             "Decrypt",
             input.clone(),
-            &[("aws:SourceArn", "arn:aws:rds:us-east-1:111122223333:db:other")],
+            &[(
+                "aws:SourceArn",
+                "arn:aws:rds:us-east-1:111122223333:db:other",
+            )],
         )
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::AccessDeniedException);
-    h.call_env("alice", "Decrypt", input.clone(), &[("aws:SourceArn", &source)])
-        .unwrap();
+    h.call_env(
+        "alice",
+        "Decrypt",
+        input.clone(),
+        &[("aws:SourceArn", &source)],
+    )
+    .unwrap();
     // The constraint is stored: it holds after a restart and is listed.
     let h = h.reopen();
     let e = h.call("alice", "Decrypt", input.clone()).unwrap_err();

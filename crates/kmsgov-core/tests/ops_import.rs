@@ -71,8 +71,8 @@ fn random(n: usize) -> Vec<u8> {
 
 /// RSA-OAEP with the public key (SHA-1 or SHA-256 for hash and MGF1).
 fn oaep(public_key: &[u8], sha256: bool, data: &[u8]) -> Vec<u8> {
-    let key = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_key).unwrap())
-        .unwrap();
+    let key =
+        OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_key).unwrap()).unwrap();
     let alg = if sha256 {
         &OAEP_SHA256_MGF1SHA256
     } else {
@@ -100,7 +100,12 @@ fn key_wrap(public_key: &[u8], sha256: bool, material: &[u8]) -> Vec<u8> {
     out
 }
 
-fn import(h: &Harness, key: &str, token: &str, encrypted: &[u8]) -> Result<Value, kmsgov_core::KmsError> {
+fn import(
+    h: &Harness,
+    key: &str,
+    token: &str,
+    encrypted: &[u8],
+) -> Result<Value, kmsgov_core::KmsError> {
     h.call(
         "admin",
         "ImportKeyMaterial",
@@ -162,16 +167,32 @@ fn symmetric_material_wrapped_by_openssl_is_imported_and_used() {
     assert_eq!(out["ParametersValidTo"], START + 24 * 3600);
     assert!(!unb64(&out["ImportToken"]).is_empty());
     let public = dir.write("public.der", &unb64(&out["PublicKey"]));
-    let text = openssl(&["pkey", "-pubin", "-inform", "DER", "-in", &public, "-text", "-noout"]);
+    let text = openssl(&[
+        "pkey", "-pubin", "-inform", "DER", "-in", &public, "-text", "-noout",
+    ]);
     assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
 
     let material = random(32);
     let plain = dir.write("material.bin", &material);
     let wrapped = dir.path("wrapped.bin");
     openssl(&[
-        "pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", &public, "-in", &plain,
-        "-out", &wrapped, "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
-        "-pkeyopt", "rsa_mgf1_md:sha256",
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-keyform",
+        "DER",
+        "-inkey",
+        &public,
+        "-in",
+        &plain,
+        "-out",
+        &wrapped,
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
     ]);
     let encrypted = fs::read(&wrapped).unwrap();
     let out = import(&h, &key, out["ImportToken"].as_str().unwrap(), &encrypted).unwrap();
@@ -201,14 +222,36 @@ fn material_wrapped_by_openssl_with_rsa_aes_key_wrap_is_imported() {
     let wrapped_material = dir.path("material.wrapped");
     let aes_hex: String = aes.iter().map(|b| format!("{b:02x}")).collect();
     openssl(&[
-        "enc", "-id-aes256-wrap-pad", "-K", &aes_hex, "-iv", "A65959A6", "-in", &plain, "-out",
+        "enc",
+        "-id-aes256-wrap-pad",
+        "-K",
+        &aes_hex,
+        "-iv",
+        "A65959A6",
+        "-in",
+        &plain,
+        "-out",
         &wrapped_material,
     ]);
     let wrapped_aes = dir.path("aes.wrapped");
     openssl(&[
-        "pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", &public, "-in", &aes_file,
-        "-out", &wrapped_aes, "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt",
-        "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256",
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-keyform",
+        "DER",
+        "-inkey",
+        &public,
+        "-in",
+        &aes_file,
+        "-out",
+        &wrapped_aes,
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
     ]);
     let mut encrypted = fs::read(&wrapped_aes).unwrap();
     assert_eq!(encrypted.len(), 384);
@@ -244,13 +287,21 @@ fn every_wrapping_algorithm_and_key_spec_imports() {
 #[test]
 fn an_rsa_private_key_is_imported_with_key_wrap() {
     let h = Harness::new();
-    let key = h.create_key(json!({"Origin": "EXTERNAL", "KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}));
+    let key = h.create_key(
+        json!({"Origin": "EXTERNAL", "KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}),
+    );
     let pair = KeyMaterial::generate(KeySpec::Rsa2048).unwrap();
     // PKCS#8 of an RSA key is too long for RSA-OAEP itself (at most 446
     // bytes under RSA_4096 with SHA-256): the key-wrap algorithms carry it.
     assert!(pair.expose_secret().len() > 4096 / 8 - 66);
     let p = params(&h, &key, "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096");
-    import(&h, &key, &p.token, &key_wrap(&p.public_key, true, pair.expose_secret())).unwrap();
+    import(
+        &h,
+        &key,
+        &p.token,
+        &key_wrap(&p.public_key, true, pair.expose_secret()),
+    )
+    .unwrap();
     assert_eq!(h.describe(&key)["KeyState"], "Enabled");
     // The service encrypts under the imported key pair: the test's private
     // key decrypts.
@@ -260,11 +311,16 @@ fn an_rsa_private_key_is_imported_with_key_wrap() {
         json!({"KeyId": key, "Plaintext": b64(b"to the key pair"), "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}),
     );
     let plain = pair
-        .rsa_decrypt(EncryptionAlgorithm::RsaesOaepSha256, &unb64(&out["CiphertextBlob"]))
+        .rsa_decrypt(
+            EncryptionAlgorithm::RsaesOaepSha256,
+            &unb64(&out["CiphertextBlob"]),
+        )
         .unwrap();
     assert_eq!(plain.expose(), b"to the key pair");
     // Material of the wrong spec is refused.
-    let other = h.create_key(json!({"Origin": "EXTERNAL", "KeySpec": "RSA_3072", "KeyUsage": "ENCRYPT_DECRYPT"}));
+    let other = h.create_key(
+        json!({"Origin": "EXTERNAL", "KeySpec": "RSA_3072", "KeyUsage": "ENCRYPT_DECRYPT"}),
+    );
     let p = params(&h, &other, "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096");
     h.err(
         "admin",
@@ -391,11 +447,23 @@ fn import_tokens_must_be_current_and_the_keys_own() {
     assert_eq!(e.kind, ErrorKind::InvalidImportTokenException);
     // Parameters expire after 24 hours.
     h.clock.advance(24 * 3600);
-    let e = import(&h, &key, &newer.token, &oaep(&newer.public_key, true, &material)).unwrap_err();
+    let e = import(
+        &h,
+        &key,
+        &newer.token,
+        &oaep(&newer.public_key, true, &material),
+    )
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::ExpiredImportTokenException);
     assert_eq!(h.describe(&key)["KeyState"], "PendingImport");
     let fresh = params(&h, &key, "RSAES_OAEP_SHA_256", "RSA_2048");
-    import(&h, &key, &fresh.token, &oaep(&fresh.public_key, true, &material)).unwrap();
+    import(
+        &h,
+        &key,
+        &fresh.token,
+        &oaep(&fresh.public_key, true, &material),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -405,13 +473,22 @@ fn encrypted_material_that_does_not_unwrap_or_fit_is_refused() {
     let p = params(&h, &key, "RSAES_OAEP_SHA_256", "RSA_2048");
     let cases = [
         // Wrapped with the other OAEP hash.
-        (oaep(&p.public_key, false, &random(32)), ErrorKind::InvalidCiphertextException),
+        (
+            oaep(&p.public_key, false, &random(32)),
+            ErrorKind::InvalidCiphertextException,
+        ),
         // Not a ciphertext of this key.
         (random(256), ErrorKind::InvalidCiphertextException),
         (random(10), ErrorKind::InvalidCiphertextException),
         // Unwraps, but a symmetric key is 32 bytes.
-        (oaep(&p.public_key, true, &random(16)), ErrorKind::IncorrectKeyMaterialException),
-        (oaep(&p.public_key, true, &random(33)), ErrorKind::IncorrectKeyMaterialException),
+        (
+            oaep(&p.public_key, true, &random(16)),
+            ErrorKind::IncorrectKeyMaterialException,
+        ),
+        (
+            oaep(&p.public_key, true, &random(33)),
+            ErrorKind::IncorrectKeyMaterialException,
+        ),
     ];
     for (encrypted, kind) in cases {
         let e = import(&h, &key, &p.token, &encrypted).unwrap_err();
@@ -438,7 +515,8 @@ fn the_expiration_model_and_valid_to_are_checked() {
     let p = params(&h, &key, "RSAES_OAEP_SHA_256", "RSA_2048");
     let encrypted = b64(&oaep(&p.public_key, true, &material));
     let request = |extra: Value| {
-        let mut v = json!({"KeyId": key, "ImportToken": p.token, "EncryptedKeyMaterial": encrypted});
+        let mut v =
+            json!({"KeyId": key, "ImportToken": p.token, "EncryptedKeyMaterial": encrypted});
         for (k, x) in extra.as_object().unwrap() {
             v[k] = x.clone();
         }
@@ -456,7 +534,9 @@ fn the_expiration_model_and_valid_to_are_checked() {
         json!({"ExpirationModel": "SOMETIMES", "ValidTo": START + 3600}),
         json!({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ImportType": "OLD"}),
     ] {
-        let e = h.call("admin", "ImportKeyMaterial", request(bad.clone())).unwrap_err();
+        let e = h
+            .call("admin", "ImportKeyMaterial", request(bad.clone()))
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::ValidationException, "{bad}: {e}");
     }
     assert_eq!(h.describe(&key)["KeyState"], "PendingImport");
@@ -493,16 +573,39 @@ fn get_parameters_for_import_rejects_what_aws_rejects() {
         x
     };
     for (input, kind) in [
-        (with("WrappingAlgorithm", json!("AES")), ErrorKind::ValidationException),
-        (with("WrappingAlgorithm", Value::Null), ErrorKind::ValidationException),
-        (with("WrappingAlgorithm", json!("RSAES_PKCS1_V1_5")), ErrorKind::UnsupportedOperationException),
-        (with("WrappingKeySpec", json!("RSA_1024")), ErrorKind::ValidationException),
-        (with("WrappingKeySpec", Value::Null), ErrorKind::ValidationException),
-        (with("WrappingKeySpec", json!("SM2")), ErrorKind::UnsupportedOperationException),
-        (with("KeyId", json!("1234abcd-12ab-34cd-56ef-1234567890ab")), ErrorKind::NotFoundException),
+        (
+            with("WrappingAlgorithm", json!("AES")),
+            ErrorKind::ValidationException,
+        ),
+        (
+            with("WrappingAlgorithm", Value::Null),
+            ErrorKind::ValidationException,
+        ),
+        (
+            with("WrappingAlgorithm", json!("RSAES_PKCS1_V1_5")),
+            ErrorKind::UnsupportedOperationException,
+        ),
+        (
+            with("WrappingKeySpec", json!("RSA_1024")),
+            ErrorKind::ValidationException,
+        ),
+        (
+            with("WrappingKeySpec", Value::Null),
+            ErrorKind::ValidationException,
+        ),
+        (
+            with("WrappingKeySpec", json!("SM2")),
+            ErrorKind::UnsupportedOperationException,
+        ),
+        (
+            with("KeyId", json!("1234abcd-12ab-34cd-56ef-1234567890ab")),
+            ErrorKind::NotFoundException,
+        ),
         (with("KeyId", Value::Null), ErrorKind::ValidationException),
     ] {
-        let e = h.call("admin", "GetParametersForImport", input.clone()).unwrap_err();
+        let e = h
+            .call("admin", "GetParametersForImport", input.clone())
+            .unwrap_err();
         assert_eq!(e.kind, kind, "{input}: {e}");
     }
     // Only keys for imported material.
@@ -545,10 +648,25 @@ fn import_key_material_rejects_what_aws_rejects() {
     let aws_kms = h.symmetric_key();
     let mut input = full.clone();
     input["KeyId"] = json!(aws_kms);
-    h.err("admin", "ImportKeyMaterial", input, ErrorKind::UnsupportedOperationException);
-    h.err("alice", "ImportKeyMaterial", full.clone(), ErrorKind::AccessDeniedException);
+    h.err(
+        "admin",
+        "ImportKeyMaterial",
+        input,
+        ErrorKind::UnsupportedOperationException,
+    );
+    h.err(
+        "alice",
+        "ImportKeyMaterial",
+        full.clone(),
+        ErrorKind::AccessDeniedException,
+    );
     let h = h.with_key_state(&key, "PendingDeletion");
-    h.err("admin", "ImportKeyMaterial", full, ErrorKind::KMSInvalidStateException);
+    h.err(
+        "admin",
+        "ImportKeyMaterial",
+        full,
+        ErrorKind::KMSInvalidStateException,
+    );
 }
 
 #[test]

@@ -67,7 +67,10 @@ pub(crate) fn create_grant(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     if count >= MAX_GRANTS_PER_KEY {
         return Err(KmsError::new(
             ErrorKind::LimitExceededException,
-            format!("The number of grants on {} exceeds the limit of {MAX_GRANTS_PER_KEY}.", key.arn),
+            format!(
+                "The number of grants on {} exceeds the limit of {MAX_GRANTS_PER_KEY}.",
+                key.arn
+            ),
         ));
     }
     let grant_id = new_grant_id()?;
@@ -153,10 +156,7 @@ pub(crate) fn list_retirable_grants(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
         }
     }
     let (records, extra) = page.finish(records, |(g, _)| g.grant_id.clone());
-    let grants: Vec<Value> = records
-        .iter()
-        .map(|(g, arn)| grant_entry(g, arn))
-        .collect();
+    let grants: Vec<Value> = records.iter().map(|(g, arn)| grant_entry(g, arn)).collect();
     let mut out = Map::new();
     out.insert("Grants".into(), Value::Array(grants));
     out.extend(extra);
@@ -348,7 +348,8 @@ fn one_of(
         }
         (None, Some(p)) => {
             let ok = (1..=256).contains(&p.len())
-                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b))
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b))
                 && !p.starts_with("arn:");
             if !ok {
                 return Err(KmsError::validation(format!(
@@ -399,7 +400,10 @@ fn is_source_arn(arn: &str) -> bool {
         return false;
     }
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let lower = |s: &str| s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let lower = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
     match parts.as_slice() {
         [arn_word, partition, service, region, account, resource] => {
             *arn_word == "arn"

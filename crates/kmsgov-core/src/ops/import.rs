@@ -44,8 +44,8 @@
 //! the China Regions' SM2 wrapping keys (UnsupportedOperationException).
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use base64::Engine as _;
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_128, AES_256};
+use base64::Engine as _;
 use kmsgov_authz::KeyState;
 use serde_json::{json, Value};
 
@@ -129,15 +129,17 @@ pub(crate) fn import_key_material(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     let material = KeyMaterial::from_bytes(spec, plaintext.expose()).map_err(|_| {
         KmsError::new(
             ErrorKind::IncorrectKeyMaterialException,
-            format!(
-                "The key material is not valid for a {} key.",
-                spec.as_str()
-            ),
+            format!("The key material is not valid for a {} key.", spec.as_str()),
         )
     })?;
     let fingerprint = fingerprint(ctx.kms, &key.record.key_id, &material);
-    let same = match (&key.record.imported_material_fingerprint, key.material.first()) {
-        (Some(known), _) => verify_slices_are_equal(known.as_bytes(), fingerprint.as_bytes()).is_ok(),
+    let same = match (
+        &key.record.imported_material_fingerprint,
+        key.material.first(),
+    ) {
+        (Some(known), _) => {
+            verify_slices_are_equal(known.as_bytes(), fingerprint.as_bytes()).is_ok()
+        }
         (None, Some(current)) => {
             verify_slices_are_equal(current.expose_secret(), material.expose_secret()).is_ok()
         }
@@ -191,10 +193,11 @@ pub(crate) fn delete_imported_key_material(ctx: &Ctx<'_>) -> Result<Value, KmsEr
     record.material_valid_to = None;
     // A key pending deletion stays so; Enabled and Disabled keys wait for
     // their material again.
-    if record.key_state == KeyState::Enabled.name()
-        || record.key_state == KeyState::Disabled.name()
+    if record.key_state == KeyState::Enabled.name() || record.key_state == KeyState::Disabled.name()
     {
-        KeyState::PendingImport.name().clone_into(&mut record.key_state);
+        KeyState::PendingImport
+            .name()
+            .clone_into(&mut record.key_state);
     }
     if record != key.record {
         ctx.kms.update_key(record)?;
@@ -337,11 +340,18 @@ fn expiration(ctx: &Ctx<'_>) -> Result<Option<i64>, KmsError> {
 }
 
 /// The key's import parameters, if `token` is their current, unexpired token.
-fn checked_import<'a>(key: &'a LiveKey, token: &[u8], now: i64) -> Result<&'a ImportRecord, KmsError> {
+fn checked_import<'a>(
+    key: &'a LiveKey,
+    token: &[u8],
+    now: i64,
+) -> Result<&'a ImportRecord, KmsError> {
     let invalid = || {
         KmsError::new(
             ErrorKind::InvalidImportTokenException,
-            format!("The import token is invalid or is associated with a different KMS key than {}.", key.arn),
+            format!(
+                "The import token is invalid or is associated with a different KMS key than {}.",
+                key.arn
+            ),
         )
     };
     let import = key.record.import.as_ref().ok_or_else(invalid)?;
@@ -367,7 +377,8 @@ fn unwrap_material(
     import: &ImportRecord,
     encrypted: &[u8],
 ) -> Result<SecretBytes, KmsError> {
-    let internal = |what: &str| KmsError::internal(format!("import parameters of {}: {what}", key.arn));
+    let internal =
+        |what: &str| KmsError::internal(format!("import parameters of {}: {what}", key.arn));
     let algorithm = Wrapping::parse(&import.wrapping_algorithm)
         .map_err(|_| internal("unknown wrapping algorithm"))?;
     let spec: KeySpec = import
@@ -376,7 +387,11 @@ fn unwrap_material(
         .map_err(|_| internal("unknown wrapping key spec"))?;
     let private_key = kms
         .root_key()
-        .unwrap(&import_wrap_id(&key.record.key_id), 0, &import.wrapped_private_key)
+        .unwrap(
+            &import_wrap_id(&key.record.key_id),
+            0,
+            &import.wrapped_private_key,
+        )
         .map_err(|_| internal("the wrapping key does not unwrap"))?;
     let wrapping_key = KeyMaterial::from_bytes(spec, &private_key)
         .map_err(|_| internal("the wrapping key does not parse"))?;
