@@ -20,8 +20,11 @@
 //! ReplicateKey adds a Region to `replica_regions` and answers with the new
 //! replica's metadata as it would be seen in that Region. The replica's own
 //! key policy, description and tags are checked and echoed in the response
-//! but not kept: no kmsgov service serves that Region's key. The replica
-//! is reported in the transient `Creating` state AWS reports.
+//! but not kept: no kmsgov service serves that Region's key. The policy is
+//! checked as a document (MalformedPolicyDocumentException,
+//! LimitExceededException), not by the lockout safety check, which would
+//! need the replica Region's IAM. The replica is reported in the transient
+//! `Creating` state AWS reports.
 //!
 //! UpdatePrimaryRegion makes a replica Region the primary: the key here
 //! becomes a replica (`primary_region` is set, and this Region joins
