@@ -3,7 +3,7 @@
 //! usage, in AWS's order (spec §2.10 "order of checks", §2.13, §2.14).
 
 mod authorize;
-mod finish;
+pub(crate) mod finish;
 mod grants;
 mod plan;
 

@@ -28,6 +28,9 @@ impl Run<'_> {
                     "The grant token is not valid.",
                 )
             }),
+            (None, Some(id)) if !crate::engine::finish::is_grant_id(id) => {
+                Err(crate::engine::finish::invalid_grant_id(id))
+            }
             (None, Some(id)) => {
                 let key_id = input
                     .get("KeyId")

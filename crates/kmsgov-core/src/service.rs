@@ -441,7 +441,6 @@ impl Kms {
         self.store.as_ref()
     }
 
-    #[expect(dead_code, reason = "for operations still to come")]
     pub(crate) fn root_key(&self) -> &RootKey {
         &self.root
     }
@@ -594,13 +593,11 @@ impl Kms {
     }
 
     /// Applies a stored grant to memory.
-    #[expect(dead_code, reason = "for operations still to come")]
     pub(crate) fn apply_grant_created(&self, grant: &GrantRecord) {
         add_grant(&mut self.write_state(), grant);
     }
 
     /// Applies a deleted grant to memory.
-    #[expect(dead_code, reason = "for operations still to come")]
     pub(crate) fn apply_grant_deleted(&self, grant_id: &str) {
         self.write_state().world.remove_grant(grant_id);
     }
@@ -759,7 +756,7 @@ fn add_grant(state: &mut State, grant: &GrantRecord) {
         constraints: GrantConstraints {
             equals: grant.encryption_context_equals.clone(),
             subset: grant.encryption_context_subset.clone(),
-            source_arn: None,
+            source_arn: grant.source_arn.clone(),
         },
         issuing_account: grant.issuing_account.clone(),
     });

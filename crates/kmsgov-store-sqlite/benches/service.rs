@@ -110,7 +110,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let dir = tempfile::tempdir().unwrap();
-    let durable = service(Arc::new(SqliteStore::open(dir.path().join("kmsgov.db")).unwrap()));
+    let durable = service(Arc::new(
+        SqliteStore::open(dir.path().join("kmsgov.db")).unwrap(),
+    ));
     let mut group = c.benchmark_group("create_key_durable");
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);

@@ -58,6 +58,11 @@ impl<'a> Run<'a> {
             }
             Operation::RevokeGrant => {
                 let id = self.str_param("GrantId").unwrap_or_default();
+                if !is_grant_id(id) {
+                    let f = invalid_grant_id(id);
+                    self.note("grant", "Fail", &f.message);
+                    return Err(f);
+                }
                 let on_key = plan.checks.first().and_then(|c| match c.target {
                     Target::Key(_, i) => Some(i),
                     _ => None,
@@ -196,4 +201,17 @@ impl<'a> Run<'a> {
         };
         inner.authorize(check)
     }
+}
+
+/// Whether `id` has the form of a KMS grant id: 64 hexadecimal digits.
+pub(crate) fn is_grant_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `InvalidGrantIdException` for a grant id of the wrong form.
+pub(crate) fn invalid_grant_id(id: &str) -> Failure {
+    Failure::error(
+        ErrorCode::InvalidGrantIdException,
+        format!("Invalid grant ID {id}"),
+    )
 }

@@ -276,10 +276,3 @@ fn data_key_pair_spec(name: &str) -> Result<KeySpec, KmsError> {
         ))),
     }
 }
-
-pub(crate) fn not_yet(op: &str) -> KmsError {
-    KmsError::new(
-        ErrorKind::UnsupportedOperationException,
-        format!("{op} is not supported by this service."),
-    )
-}

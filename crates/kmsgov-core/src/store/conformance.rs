@@ -85,6 +85,7 @@ fn sample_grant(grant_id: &str, key_id: &str) -> GrantRecord {
         operations: vec!["Decrypt".to_owned()],
         encryption_context_equals: None,
         encryption_context_subset: Some(BTreeMap::from([("dept".to_owned(), "IT".to_owned())])),
+        source_arn: None,
     }
 }
 

@@ -60,9 +60,15 @@ pub struct KeyRecord {
     /// Multi-Region keys: the primary key's Region (`None` for the primary).
     #[serde(default)]
     pub primary_region: Option<String>,
-    /// Multi-Region primary keys: the Regions of its replicas.
+    /// Multi-Region keys: the Regions of the replica keys of the key's
+    /// multi-Region family.
     #[serde(default)]
     pub replica_regions: Vec<String>,
+    /// Keys with imported material: a keyed fingerprint (hex) of the material
+    /// first imported, kept when the material is deleted or expires so that
+    /// a reimport can be checked to be the same material.
+    #[serde(default)]
+    pub imported_material_fingerprint: Option<String>,
 }
 
 /// Import parameters handed out by GetParametersForImport: the wrapping key
@@ -169,6 +175,10 @@ pub struct GrantRecord {
     pub encryption_context_equals: Option<BTreeMap<String, String>>,
     /// `EncryptionContextSubset`.
     pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    /// `SourceArn`: the grant applies only to requests made on behalf of
+    /// this AWS resource.
+    #[serde(default)]
+    pub source_arn: Option<String>,
 }
 
 mod b64 {

@@ -185,4 +185,42 @@ impl Harness {
             root,
         }
     }
+
+    /// Calls `op` as `who` with request facts in the environment
+    /// (`aws:SourceArn`, …).
+    pub fn call_env(
+        &self,
+        who: &str,
+        op: &str,
+        input: Value,
+        facts: &[(&str, &str)],
+    ) -> Result<Value, KmsError> {
+        let caller = Caller::parse(&arn(who)).unwrap();
+        let operation = Operation::from_name(op).unwrap();
+        let mut env = Environment::new();
+        for (k, v) in facts {
+            env.insert(*k, *v);
+        }
+        self.kms
+            .call(&Request {
+                caller: &caller,
+                operation,
+                input: &input,
+                env: &env,
+            })
+            .map(|o| o.value().clone())
+    }
+
+    /// The service reopened after the key's stored state was set to
+    /// `state` (for states no operation of the test reaches).
+    pub fn with_key_state(&self, key_id: &str, state: &str) -> Harness {
+        let mut record = self.store.key(key_id).unwrap().unwrap();
+        state.clone_into(&mut record.key_state);
+        if state == "PendingDeletion" {
+            record.deletion_date = Some(self.clock.now() + 30 * 86_400);
+            record.pending_window_days = Some(30);
+        }
+        self.store.update_key(&record).unwrap();
+        self.reopen()
+    }
 }
