@@ -12,10 +12,10 @@
 //!
 //! Everything up to the commitment is the *header core*.
 //! Each message gets its own AES-256-GCM key and a 256-bit commitment: the
-//! two halves of one 64-byte HKDF-SHA-512 output from the key version's
-//! material and the random salt, with the digests of the header core and of
-//! the canonical encryption context in the HKDF info (suite 0x01 of
-//! `governance.md` §6.4).
+//! two halves of one 64-byte HKDF-SHA-512 output (HKDF-Expand with the key
+//! version's material as the PRK), with the digests of the header core
+//! (which holds the random salt) and of the canonical encryption context in
+//! the HKDF info (suite 0x01 of `governance.md` §6.4).
 //! The AES-GCM AAD is the header core, the commitment and the canonical
 //! encryption context; the IV is authenticated by GCM itself.
 //!
@@ -53,7 +53,6 @@ use std::fmt;
 use aws_lc_rs::aead::{Aad, Nonce, RandomizedNonceKey, AES_256_GCM};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest;
-use aws_lc_rs::hkdf;
 use zeroize::Zeroize;
 
 use crate::crypto::{fill_random, CryptoError, KeyMaterial, KeySpec, SecretBytes};
@@ -273,7 +272,7 @@ pub fn encrypt(
         blob.extend_from_slice(&governance.governance_size.to_be_bytes());
     }
 
-    let keys = derive_keys(material, &salt, &blob, &context)?;
+    let keys = derive_keys(material, &blob, &context)?;
     let aad = aad(&blob, &keys.commitment, &context);
     blob.extend_from_slice(&keys.commitment);
 
@@ -395,7 +394,7 @@ pub fn decrypt(
         .get(COMMITMENT_LEN + IV_LEN..)
         .ok_or(CiphertextError::Truncated)?;
 
-    let keys = derive_keys(material, &header.salt, core, &context)?;
+    let keys = derive_keys(material, core, &context)?;
     verify_slices_are_equal(&keys.commitment, &header.commitment)
         .map_err(|_| CiphertextError::CommitmentMismatch)?;
 
@@ -459,29 +458,26 @@ struct MessageKeys {
 /// output and carries the digests of the header core and of the context.
 fn derive_keys(
     material: &KeyMaterial,
-    salt: &[u8; SALT_LEN],
     core: &[u8],
     context: &[u8],
 ) -> Result<MessageKeys, CryptoError> {
     let header_digest = labelled_digest(LABEL_HEADER, core);
     let context_digest = labelled_digest(LABEL_CONTEXT, context);
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA512, salt).extract(material.secret().expose());
-    let info = [
-        LABEL_DERIVED_KEYS,
-        header_digest.as_ref(),
-        context_digest.as_ref(),
-    ];
-    // One HKDF output of 64 bytes: the encryption key, then the commitment.
-    let mut okm = SecretBytes::new(vec![0; DATA_KEY_LEN + COMMITMENT_LEN]);
-    prk.expand(&info, OkmLen(okm.len()))
-        .and_then(|okm_out| okm_out.fill(okm.expose_mut()))
-        .map_err(|_| CryptoError::Internal("key derivation failed"))?;
-    let (key_half, commitment_half) = okm
-        .expose()
+    // HKDF-Expand(PRK = K, info, L = 64) is the single block
+    // T(1) = HMAC-SHA-512(K, info || 0x01); the HMAC key is keyed once per
+    // key version. The salt is in the header core, hence in `info`.
+    let mut hmac = aws_lc_rs::hmac::Context::with_key(material.kdf_key());
+    hmac.update(LABEL_DERIVED_KEYS);
+    hmac.update(header_digest.as_ref());
+    hmac.update(context_digest.as_ref());
+    hmac.update(&[1]);
+    let tag = hmac.sign();
+    let (key_half, commitment_half) = tag
+        .as_ref()
         .split_at_checked(DATA_KEY_LEN)
         .ok_or(CryptoError::Internal("key derivation failed"))?;
     let mut commitment = [0; COMMITMENT_LEN];
-    commitment.copy_from_slice(commitment_half);
+    commitment.copy_from_slice(commitment_half.get(..COMMITMENT_LEN).unwrap_or_default());
     Ok(MessageKeys {
         encryption_key: SecretBytes::copy_from(key_half),
         commitment,
@@ -509,14 +505,6 @@ fn aad(core: &[u8], commitment: &[u8; COMMITMENT_LEN], context: &[u8]) -> Vec<u8
 /// `mrk-` ids).
 fn valid_key_id(key_id: &[u8]) -> bool {
     !key_id.is_empty() && key_id.len() <= MAX_KEY_ID_LEN && key_id.iter().all(u8::is_ascii_graphic)
-}
-
-struct OkmLen(usize);
-
-impl hkdf::KeyType for OkmLen {
-    fn len(&self) -> usize {
-        self.0
-    }
 }
 
 /// Reads fields off the front of a byte string.

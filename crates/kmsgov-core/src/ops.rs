@@ -38,6 +38,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) env: &'a Environment<'a>,
     /// Unix seconds.
     pub(crate) now: i64,
+    /// For Decrypt and ReEncrypt: the `CiphertextBlob`, already decoded.
+    pub(crate) ciphertext: Option<Vec<u8>>,
     /// Unix milliseconds.
     #[allow(dead_code, reason = "for operations that need sub-second times")]
     pub(crate) now_ms: i64,
@@ -78,24 +80,28 @@ pub(crate) fn mutates(op: Operation) -> bool {
 /// the blob names, so the engine can decide a request without a key id.
 /// A blob that does not parse is `InvalidCiphertextException`, unless it is
 /// not even base64 (the engine's validation reports that).
+/// Also returns the decoded blob, so the operation does not decode it again.
 pub(crate) fn ciphertext_key_arn(
     kms: &Kms,
     op: Operation,
     input: &Map<String, Value>,
-) -> Result<Option<String>, KmsError> {
+) -> Result<(Option<String>, Option<Vec<u8>>), KmsError> {
     if !matches!(op, Operation::Decrypt | Operation::ReEncrypt) {
-        return Ok(None);
+        return Ok((None, None));
     }
     let Some(text) = input.get("CiphertextBlob").and_then(Value::as_str) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(text) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     match crate::ciphertext::parse(&blob) {
-        Ok(header) => Ok(kms.live_key_by_id(header.key_id()).map(|k| k.arn.clone())),
+        Ok(header) => Ok((
+            kms.live_key_by_id(header.key_id()).map(|k| k.arn.clone()),
+            Some(blob),
+        )),
         // An asymmetric ciphertext names no key; the request must.
-        Err(_) if input.get(key_member(op)).is_some() => Ok(None),
+        Err(_) if input.get(key_member(op)).is_some() => Ok((None, Some(blob))),
         Err(_) => Err(KmsError::new(
             crate::error::ErrorKind::InvalidCiphertextException,
             "",

@@ -340,8 +340,9 @@ impl Kms {
         let env_owned;
         let env = if request.env.get_one("aws:CurrentTime").is_none() {
             let mut e = request.env.clone();
-            e.insert("aws:CurrentTime", iso8601(now));
-            e.insert("aws:EpochTime", now.to_string());
+            let (iso, epoch) = time_strings(now);
+            e.insert("aws:CurrentTime", iso);
+            e.insert("aws:EpochTime", epoch);
             env_owned = e;
             &env_owned
         } else {
@@ -354,7 +355,7 @@ impl Kms {
                 decision: None,
             };
         }
-        let ciphertext_key = match ops::ciphertext_key_arn(self, op, input) {
+        let (ciphertext_key, ciphertext) = match ops::ciphertext_key_arn(self, op, input) {
             Ok(k) => k,
             Err(e) => {
                 return Response {
@@ -384,6 +385,7 @@ impl Kms {
                     env,
                     now,
                     now_ms,
+                    ciphertext,
                 };
                 ops::run(&ctx, op).map(Output::new)
             }
@@ -644,6 +646,22 @@ impl Kms {
         }
         Ok(())
     }
+}
+
+/// `aws:CurrentTime` and `aws:EpochTime` for `now`, formatted once per
+/// second per thread.
+fn time_strings(now: i64) -> (String, String) {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(i64, String, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new(), String::new())) };
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != now {
+            *c = (now, iso8601(now), now.to_string());
+        }
+        (c.1.clone(), c.2.clone())
+    })
 }
 
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);

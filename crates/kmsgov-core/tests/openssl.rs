@@ -483,7 +483,6 @@ fn openssl_rederives_and_decrypts_our_symmetric_ciphertexts() {
         let (commitment, rest) = rest.split_at(32);
         let (iv, rest) = rest.split_at(12);
         let (body, tag) = rest.split_at(rest.len() - 16);
-        let salt = &core[13 + key_id.len()..45 + key_id.len()];
 
         let header_hash = openssl_sha256(&dir, &[b"kmsgov/ct/v1/header", core].concat());
         let context_hash = openssl_sha256(
@@ -499,9 +498,9 @@ fn openssl_rederives_and_decrypts_our_symmetric_ciphertexts() {
                 "-kdfopt",
                 "digest:SHA512",
                 "-kdfopt",
-                &format!("hexkey:{}", hex(material.expose_secret())),
+                "mode:EXPAND_ONLY",
                 "-kdfopt",
-                &format!("hexsalt:{}", hex(salt)),
+                &format!("hexkey:{}", hex(material.expose_secret())),
                 "-kdfopt",
                 &format!("hexinfo:{}", hex(&info)),
                 "HKDF",

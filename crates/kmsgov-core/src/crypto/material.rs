@@ -31,11 +31,23 @@ const MAX_HMAC_KEY_LEN: usize = 64;
 ///
 /// The bytes are zeroized on drop and never appear in `Debug`.
 /// They are read only through [`KeyMaterial::expose_secret`], for storage.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct KeyMaterial {
     spec: KeySpec,
     secret: SecretBytes,
+    /// For `SYMMETRIC_DEFAULT`: the HMAC-SHA-512 key of the ciphertext key
+    /// derivation, keyed once and reused by every message (aws-lc cleanses
+    /// it on drop).
+    kdf: std::sync::OnceLock<aws_lc_rs::hmac::Key>,
 }
+
+impl PartialEq for KeyMaterial {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec && self.secret == other.secret
+    }
+}
+
+impl Eq for KeyMaterial {}
 
 impl KeyMaterial {
     /// Generates new material for `spec` with aws-lc-rs's secure RNG.
@@ -72,7 +84,11 @@ impl KeyMaterial {
                 SecretBytes::copy_from(document.as_ref())
             }
         };
-        Ok(Self { spec, secret })
+        Ok(Self {
+            spec,
+            secret,
+            kdf: std::sync::OnceLock::new(),
+        })
     }
 
     /// Material for `spec` from stored or imported bytes (see the table on
@@ -106,6 +122,7 @@ impl KeyMaterial {
         Ok(Self {
             spec,
             secret: SecretBytes::copy_from(bytes),
+            kdf: std::sync::OnceLock::new(),
         })
     }
 
@@ -148,6 +165,14 @@ impl KeyMaterial {
 
     pub(crate) fn secret(&self) -> &SecretBytes {
         &self.secret
+    }
+
+    /// The material as an HMAC-SHA-512 key (HKDF-Expand's PRK), keyed on
+    /// first use.
+    pub(crate) fn kdf_key(&self) -> &aws_lc_rs::hmac::Key {
+        self.kdf.get_or_init(|| {
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA512, self.secret.expose())
+        })
     }
 
     pub(crate) fn wrong_usage(&self, operation: &'static str) -> CryptoError {

@@ -106,7 +106,7 @@ pub(crate) fn encrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
 
 /// Decrypt.
 pub(crate) fn decrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
-    let blob = params::required_blob(ctx.input, "CiphertextBlob")?;
+    let blob = ciphertext_blob(ctx)?;
     let key = source_key(ctx, "KeyId", &blob)?;
     let algorithm = algorithm(ctx, "EncryptionAlgorithm", &key)?;
     let context = params::context(ctx.input, "EncryptionContext");
@@ -166,7 +166,7 @@ pub(crate) fn generate_data_key(ctx: &Ctx<'_>, with_plaintext: bool) -> Result<V
 /// and encrypts the plaintext under the destination key, without the
 /// plaintext leaving the service.
 pub(crate) fn re_encrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
-    let blob = params::required_blob(ctx.input, "CiphertextBlob")?;
+    let blob = ciphertext_blob(ctx)?;
     let source = source_key(ctx, "SourceKeyId", &blob)?;
     let source_algorithm = algorithm(ctx, "SourceEncryptionAlgorithm", &source)?;
     let destination = ctx.kms.live_key(
@@ -249,6 +249,14 @@ pub(crate) fn generate_random(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
 /// The key that decrypts `blob`: the one `member` names, else the one a
 /// symmetric blob names (an RSA ciphertext names none, so it needs
 /// `member`).
+/// The decoded `CiphertextBlob` (decoded once per request).
+fn ciphertext_blob<'c>(ctx: &'c Ctx<'_>) -> Result<std::borrow::Cow<'c, [u8]>, KmsError> {
+    match &ctx.ciphertext {
+        Some(b) => Ok(std::borrow::Cow::Borrowed(b)),
+        None => params::required_blob(ctx.input, "CiphertextBlob").map(std::borrow::Cow::Owned),
+    }
+}
+
 fn source_key(ctx: &Ctx<'_>, member: &str, blob: &[u8]) -> Result<Arc<LiveKey>, KmsError> {
     match params::string(ctx.input, member) {
         Some(id) => ctx.kms.live_key(ctx.account, id),
