@@ -95,6 +95,11 @@ pub(crate) fn ciphertext_key_arn(
     let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(text) else {
         return Ok((None, None));
     };
+    // An empty or oversized blob breaks the member's length constraint
+    // (1–6144 bytes): the engine's validation reports it.
+    if blob.is_empty() || blob.len() > MAX_CIPHERTEXT_BLOB_LEN {
+        return Ok(None);
+    }
     match crate::ciphertext::parse(&blob) {
         Ok(header) => Ok((
             kms.live_key_by_id(header.key_id()).map(|k| k.arn.clone()),
@@ -108,6 +113,9 @@ pub(crate) fn ciphertext_key_arn(
         )),
     }
 }
+
+/// The largest `CiphertextBlob` KMS accepts, in bytes.
+const MAX_CIPHERTEXT_BLOB_LEN: usize = 6144;
 
 fn key_member(op: Operation) -> &'static str {
     if op == Operation::ReEncrypt {

@@ -550,3 +550,38 @@ fn an_alias_created_by_another_node_is_already_taken() {
         )
     );
 }
+
+#[test]
+fn alias_names_at_the_length_limit_and_pattern() {
+    let h = Harness::new();
+    let id = h.symmetric_key();
+    let longest = format!("alias/{}", "a".repeat(250));
+    for name in [longest.as_str(), "alias/a:b_c-d/e", "alias/aws"] {
+        create_alias(&h, name, &id);
+        assert_eq!(target(&h, name), id);
+    }
+    for name in [
+        format!("alias/{}", "a".repeat(251)),
+        "alias/a.b".to_owned(),
+        "Alias/upper".to_owned(),
+    ] {
+        h.err(
+            "admin",
+            "CreateAlias",
+            json!({"AliasName": name, "TargetKeyId": id}),
+            ErrorKind::ValidationException,
+        );
+    }
+    h.err(
+        "admin",
+        "DeleteAlias",
+        json!({"AliasName": "alias/never-created"}),
+        ErrorKind::NotFoundException,
+    );
+    h.err(
+        "admin",
+        "ListAliases",
+        json!({"Limit": 101}),
+        ErrorKind::ValidationException,
+    );
+}

@@ -166,3 +166,276 @@ fn aws_managed_keys_appear_on_first_use() {
     // The same key the second time.
     assert_eq!(h.describe("alias/aws/s3")["KeyId"], md["KeyId"]);
 }
+
+#[test]
+fn plaintext_and_ciphertext_lengths_are_checked() {
+    let h = Harness::new();
+    let id = h.symmetric_key();
+    // Plaintext: 1 to 4096 bytes.
+    let ct = h.ok(
+        "admin",
+        "Encrypt",
+        json!({"KeyId": id, "Plaintext": b64(&[7; 4096])}),
+    );
+    let pt = h.ok(
+        "admin",
+        "Decrypt",
+        json!({"CiphertextBlob": ct["CiphertextBlob"]}),
+    );
+    assert_eq!(unb64(&pt["Plaintext"]), [7; 4096]);
+    for plaintext in [b64(&[7; 4097]), String::new()] {
+        h.err(
+            "admin",
+            "Encrypt",
+            json!({"KeyId": id, "Plaintext": plaintext}),
+            ErrorKind::ValidationException,
+        );
+    }
+    // CiphertextBlob: 1 to 6144 bytes; within that, a blob that is not a
+    // ciphertext is InvalidCiphertextException.
+    for blob in [b64(&[1; 6145]), String::new()] {
+        h.err(
+            "admin",
+            "Decrypt",
+            json!({"CiphertextBlob": blob}),
+            ErrorKind::ValidationException,
+        );
+    }
+    h.err(
+        "admin",
+        "Decrypt",
+        json!({"CiphertextBlob": b64(&[1; 6144])}),
+        ErrorKind::InvalidCiphertextException,
+    );
+    // Decrypt names the wrong key: IncorrectKeyException.
+    let other = h.symmetric_key();
+    h.err(
+        "admin",
+        "Decrypt",
+        json!({"CiphertextBlob": ct["CiphertextBlob"], "KeyId": other}),
+        ErrorKind::IncorrectKeyException,
+    );
+    // The encryption context is a map of strings; empty values are allowed
+    // and bound like any other.
+    h.err(
+        "admin",
+        "Encrypt",
+        json!({"KeyId": id, "Plaintext": b64(b"x"), "EncryptionContext": {"n": 1}}),
+        ErrorKind::ValidationException,
+    );
+    let ct = h.ok(
+        "admin",
+        "Encrypt",
+        json!({"KeyId": id, "Plaintext": b64(b"x"), "EncryptionContext": {"empty": ""}}),
+    );
+    h.ok(
+        "admin",
+        "Decrypt",
+        json!({"CiphertextBlob": ct["CiphertextBlob"], "EncryptionContext": {"empty": ""}}),
+    );
+    h.err(
+        "admin",
+        "Decrypt",
+        json!({"CiphertextBlob": ct["CiphertextBlob"]}),
+        ErrorKind::InvalidCiphertextException,
+    );
+}
+
+#[test]
+fn list_keys_pages_with_limit_and_marker() {
+    let h = Harness::new();
+    let mut ids: Vec<String> = (0..3).map(|_| h.symmetric_key()).collect();
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut input = json!({"Limit": 2});
+    loop {
+        let page = h.ok("admin", "ListKeys", input.clone());
+        let keys = page["Keys"].as_array().unwrap();
+        assert!(keys.len() <= 2);
+        for k in keys {
+            let id = k["KeyId"].as_str().unwrap().to_owned();
+            assert_eq!(
+                k["KeyArn"],
+                format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/{id}")
+            );
+            seen.push(id);
+        }
+        if page["Truncated"] == true {
+            input["Marker"] = page["NextMarker"].clone();
+        } else {
+            assert!(page.get("NextMarker").is_none());
+            break;
+        }
+    }
+    assert_eq!(seen, ids);
+    h.err(
+        "admin",
+        "ListKeys",
+        json!({"Marker": "not a marker!"}),
+        ErrorKind::InvalidMarkerException,
+    );
+    for limit in [0, 1001] {
+        h.err(
+            "admin",
+            "ListKeys",
+            json!({"Limit": limit}),
+            ErrorKind::ValidationException,
+        );
+    }
+    h.ok("admin", "ListKeys", json!({"Limit": 1000}));
+}
+
+#[test]
+fn descriptions_are_at_most_8192_characters() {
+    let h = Harness::new();
+    let long = "d".repeat(8192);
+    let id = h.create_key(json!({"Description": long}));
+    assert_eq!(h.describe(&id)["Description"], long);
+    h.err(
+        "admin",
+        "CreateKey",
+        json!({"Description": "d".repeat(8193)}),
+        ErrorKind::ValidationException,
+    );
+    h.ok(
+        "admin",
+        "UpdateKeyDescription",
+        json!({"KeyId": id, "Description": ""}),
+    );
+    assert_eq!(h.describe(&id)["Description"], "");
+    h.err(
+        "admin",
+        "UpdateKeyDescription",
+        json!({"KeyId": id, "Description": "d".repeat(8193)}),
+        ErrorKind::ValidationException,
+    );
+    h.err(
+        "admin",
+        "UpdateKeyDescription",
+        json!({"KeyId": id}),
+        ErrorKind::ValidationException,
+    );
+    assert_eq!(h.describe(&id)["Description"], "");
+}
+
+#[test]
+fn create_key_checks_tags_as_tag_resource_does() {
+    let h = Harness::new();
+    let count = |h: &Harness| {
+        h.ok("admin", "ListKeys", json!({}))["Keys"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let tags = |n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| json!({"TagKey": format!("k{i}"), "TagValue": "v"}))
+            .collect()
+    };
+    for key in ["aws:owner", "AWS:owner"] {
+        h.err(
+            "admin",
+            "CreateKey",
+            json!({"Tags": [{"TagKey": key, "TagValue": "x"}]}),
+            ErrorKind::TagException,
+        );
+    }
+    h.err(
+        "admin",
+        "CreateKey",
+        json!({"Tags": [{"TagKey": "k".repeat(129), "TagValue": "x"}]}),
+        ErrorKind::TagException,
+    );
+    h.err(
+        "admin",
+        "CreateKey",
+        json!({"Tags": tags(51)}),
+        ErrorKind::LimitExceededException,
+    );
+    // Nothing was created by the refused requests.
+    assert_eq!(count(&h), 0);
+    let id = h.create_key(json!({"Tags": tags(50)}));
+    assert_eq!(count(&h), 1);
+    let listed = h.ok("admin", "ListResourceTags", json!({"KeyId": id}));
+    assert_eq!(listed["Tags"].as_array().unwrap().len(), 50);
+}
+
+#[test]
+fn generate_random_returns_the_bytes_asked_for() {
+    let h = Harness::new();
+    let a = unb64(&h.ok("admin", "GenerateRandom", json!({"NumberOfBytes": 1024}))["Plaintext"]);
+    let b = unb64(&h.ok("admin", "GenerateRandom", json!({"NumberOfBytes": 1024}))["Plaintext"]);
+    assert_eq!(a.len(), 1024);
+    assert_ne!(a, b);
+    let one = h.ok("admin", "GenerateRandom", json!({"NumberOfBytes": 1}));
+    assert_eq!(unb64(&one["Plaintext"]).len(), 1);
+    for n in [0, 1025] {
+        h.err(
+            "admin",
+            "GenerateRandom",
+            json!({"NumberOfBytes": n}),
+            ErrorKind::ValidationException,
+        );
+    }
+    h.err(
+        "admin",
+        "GenerateRandom",
+        json!({"NumberOfBytes": 4, "CustomKeyStoreId": "cks-1234567890abcdef0"}),
+        ErrorKind::CustomKeyStoreNotFoundException,
+    );
+    // GenerateRandom needs kms:GenerateRandom in an IAM policy.
+    h.err(
+        "alice",
+        "GenerateRandom",
+        json!({"NumberOfBytes": 4}),
+        ErrorKind::AccessDeniedException,
+    );
+}
+
+#[test]
+fn custom_key_stores_are_not_supported() {
+    let h = Harness::new();
+    let out = h.ok("admin", "DescribeCustomKeyStores", json!({}));
+    assert_eq!(out, json!({"CustomKeyStores": [], "Truncated": false}));
+    h.err(
+        "admin",
+        "CreateCustomKeyStore",
+        json!({"CustomKeyStoreName": "store", "CloudHsmClusterId": "cluster-1a23b4cdefg",
+               "TrustAnchorCertificate": "cert", "KeyStorePassword": "password"}),
+        ErrorKind::UnsupportedOperationException,
+    );
+    let id = "cks-1234567890abcdef0";
+    for (op, input) in [
+        ("DescribeCustomKeyStores", json!({"CustomKeyStoreId": id})),
+        (
+            "DescribeCustomKeyStores",
+            json!({"CustomKeyStoreName": "store"}),
+        ),
+        ("DeleteCustomKeyStore", json!({"CustomKeyStoreId": id})),
+        ("ConnectCustomKeyStore", json!({"CustomKeyStoreId": id})),
+        ("DisconnectCustomKeyStore", json!({"CustomKeyStoreId": id})),
+        (
+            "UpdateCustomKeyStore",
+            json!({"CustomKeyStoreId": id, "NewCustomKeyStoreName": "other"}),
+        ),
+    ] {
+        h.err(
+            "admin",
+            op,
+            input,
+            ErrorKind::CustomKeyStoreNotFoundException,
+        );
+    }
+    h.err(
+        "admin",
+        "CreateKey",
+        json!({"CustomKeyStoreId": id, "Origin": "AWS_CLOUDHSM"}),
+        ErrorKind::CustomKeyStoreNotFoundException,
+    );
+    h.err(
+        "admin",
+        "CreateKey",
+        json!({"Origin": "AWS_CLOUDHSM"}),
+        ErrorKind::UnsupportedOperationException,
+    );
+}

@@ -930,3 +930,36 @@ fn a_grant_made_by_another_account_is_issued_by_it() {
     assert_eq!(g[0]["IssuingAccount"], format!("arn:aws:iam::{OTHER}:root"));
     decrypt_as(&h, "mallory", &ct, "IT").unwrap();
 }
+
+#[test]
+fn grant_listings_take_a_limit_of_at_most_100_and_return_50_by_default() {
+    let h = Harness::new();
+    let key = h.symmetric_key();
+    for i in 0..51 {
+        h.ok(
+            "admin",
+            "CreateGrant",
+            json!({"KeyId": key, "GranteePrincipal": arn("app"), "RetiringPrincipal": arn("alice"),
+                   "Operations": ["Decrypt"], "Name": format!("g{i}")}),
+        );
+    }
+    let retiring = json!({"RetiringPrincipal": arn("alice")});
+    for (op, input) in [
+        ("ListGrants", json!({"KeyId": key})),
+        ("ListRetirableGrants", retiring),
+    ] {
+        let page = h.ok("admin", op, input.clone());
+        assert_eq!(page["Grants"].as_array().unwrap().len(), 50, "{op}");
+        assert_eq!(page["Truncated"], true, "{op}");
+        let mut all = input.clone();
+        all["Limit"] = json!(100);
+        let page = h.ok("admin", op, all);
+        assert_eq!(page["Grants"].as_array().unwrap().len(), 51, "{op}");
+        assert_eq!(page["Truncated"], false, "{op}");
+        for limit in [0, 101, 1000] {
+            let mut bad = input.clone();
+            bad["Limit"] = json!(limit);
+            h.err("admin", op, bad, ErrorKind::ValidationException);
+        }
+    }
+}

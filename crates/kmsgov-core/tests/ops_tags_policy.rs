@@ -530,3 +530,41 @@ fn list_key_policies_names_the_one_policy() {
         ErrorKind::ValidationException,
     );
 }
+
+#[test]
+fn tag_keys_and_values_at_their_length_limits() {
+    let h = Harness::new();
+    let id = h.symmetric_key();
+    let key = "k".repeat(128);
+    let value = "v".repeat(256);
+    tag(&h, &id, &[(key.as_str(), value.as_str()), ("empty", "")]);
+    assert_eq!(
+        tags(&h, &id),
+        json!([{"TagKey": "empty", "TagValue": ""}, {"TagKey": key, "TagValue": value}])
+    );
+    // UntagResource checks the length of tag keys too.
+    h.err(
+        "admin",
+        "UntagResource",
+        json!({"KeyId": id, "TagKeys": ["k".repeat(129)]}),
+        ErrorKind::TagException,
+    );
+    h.err(
+        "admin",
+        "UntagResource",
+        json!({"KeyId": id, "TagKeys": [""]}),
+        ErrorKind::TagException,
+    );
+    h.ok(
+        "admin",
+        "UntagResource",
+        json!({"KeyId": id, "TagKeys": [key]}),
+    );
+    assert_eq!(tags(&h, &id), json!([{"TagKey": "empty", "TagValue": ""}]));
+    h.err(
+        "admin",
+        "ListResourceTags",
+        json!({"KeyId": id, "Limit": 51}),
+        ErrorKind::ValidationException,
+    );
+}

@@ -43,6 +43,13 @@ const MAX_CONSTRAINT_VALUE_CHARS: usize = 384;
 /// How many grant records a listing reads from the store at a time.
 const BATCH: usize = 1000;
 
+/// ListGrants and ListRetirableGrants accept a `Limit` of at most this
+/// (AWS: 1–100) …
+const MAX_LIST_LIMIT: i64 = 100;
+
+/// … and return this many grants when the request sets none.
+const DEFAULT_LIST_LIMIT: i64 = 50;
+
 /// CreateGrant.
 pub(crate) fn create_grant(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     let key = ctx
@@ -98,7 +105,7 @@ pub(crate) fn list_grants(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     let key = ctx
         .kms
         .live_key(ctx.account, params::required(ctx.input, "KeyId")?)?;
-    let page = Page::read(ctx.input)?;
+    let page = Page::read_at_most(ctx.input, MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT)?;
     let grant_id = params::string(ctx.input, "GrantId");
     if let Some(id) = grant_id {
         check_grant_id(id)?;
@@ -131,7 +138,7 @@ pub(crate) fn list_retirable_grants(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
         )
     })?;
     let own_principal = principal_account == ctx.account;
-    let page = Page::read(ctx.input)?;
+    let page = Page::read_at_most(ctx.input, MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT)?;
     let mut ids: Vec<(String, String)> = {
         let state = ctx.kms.read_state();
         state

@@ -64,6 +64,19 @@ pub(crate) fn create_key(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
                 .collect()
         })
         .unwrap_or_default();
+    for key in tags.keys() {
+        super::tags::check_tag_key(key)?;
+    }
+    if tags.len() > super::tags::MAX_TAGS_PER_KEY {
+        return Err(KmsError::new(
+            ErrorKind::LimitExceededException,
+            format!(
+                "The request would give the new key {} tags; a KMS key may have at most {}.",
+                tags.len(),
+                super::tags::MAX_TAGS_PER_KEY
+            ),
+        ));
+    }
     let policy = params::string(input, "Policy")
         .map(str::to_owned)
         .unwrap_or_else(|| default_policy_text(ctx.account));

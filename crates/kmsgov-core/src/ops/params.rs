@@ -91,6 +91,26 @@ impl Page {
         Ok(Page { limit, after })
     }
 
+    /// Reads `Limit` and `Marker` for an operation whose `Limit` is at most
+    /// `max` (ValidationException above it) and defaults to `default`.
+    pub(crate) fn read_at_most(
+        input: &Map<String, Value>,
+        max: i64,
+        default: i64,
+    ) -> Result<Page, KmsError> {
+        let limit = integer(input, "Limit").unwrap_or(default);
+        if limit > max {
+            return Err(KmsError::validation(format!(
+                "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: \
+                 Member must have value less than or equal to {max}"
+            )));
+        }
+        Ok(Page {
+            limit: usize::try_from(limit).unwrap_or(1).max(1),
+            ..Page::read(input)?
+        })
+    }
+
     /// Finishes a page of `items` fetched with `limit + 1`: the response
     /// members `Truncated` and (when truncated) `NextMarker`, given each
     /// item's sort key.

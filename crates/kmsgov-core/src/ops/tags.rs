@@ -18,6 +18,9 @@ use crate::error::{ErrorKind, KmsError};
 /// User tags AWS allows per KMS key.
 pub(crate) const MAX_TAGS_PER_KEY: usize = 50;
 
+/// The longest tag key, in characters.
+const MAX_TAG_KEY_CHARS: usize = 128;
+
 /// ListResourceTags returns this many tags when the request sets no `Limit`,
 /// and accepts no larger `Limit`.
 const MAX_LIST_LIMIT: i64 = 50;
@@ -117,8 +120,16 @@ fn requested_tags(input: &Map<String, Value>) -> BTreeMap<&str, &str> {
         .unwrap_or_default()
 }
 
-/// Tag keys beginning with `aws:` (in any case) are reserved for AWS.
-fn check_tag_key(key: &str) -> Result<(), KmsError> {
+/// Tag keys are 1–128 characters, and those beginning with `aws:` (in any
+/// case) are reserved for AWS.
+pub(crate) fn check_tag_key(key: &str) -> Result<(), KmsError> {
+    let chars = key.chars().count();
+    if chars == 0 || chars > MAX_TAG_KEY_CHARS {
+        return Err(KmsError::new(
+            ErrorKind::TagException,
+            format!("Tag keys must be 1 to {MAX_TAG_KEY_CHARS} characters long."),
+        ));
+    }
     let reserved = key
         .get(..4)
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case("aws:"));
