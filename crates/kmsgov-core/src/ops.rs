@@ -98,7 +98,7 @@ pub(crate) fn ciphertext_key_arn(
     // An empty or oversized blob breaks the member's length constraint
     // (1–6144 bytes): the engine's validation reports it.
     if blob.is_empty() || blob.len() > MAX_CIPHERTEXT_BLOB_LEN {
-        return Ok(None);
+        return Ok((None, None));
     }
     match crate::ciphertext::parse(&blob) {
         Ok(header) => Ok((
