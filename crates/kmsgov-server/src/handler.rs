@@ -132,7 +132,8 @@ async fn kms_request(server: &Server, request: Request, request_id: &str) -> Res
     }
 }
 
-/// Runs the call on the blocking pool (see the crate documentation).
+/// Runs the call where blocking is allowed (see the crate documentation):
+/// in place on a multi-threaded runtime, else on the blocking pool.
 async fn execute(
     kms: Arc<Kms>,
     caller: Caller,
@@ -140,7 +141,7 @@ async fn execute(
     input: Value,
     env: Environment<'static>,
 ) -> Result<Output, KmsError> {
-    tokio::task::spawn_blocking(move || {
+    let run = move || {
         let request = kmsgov_core::Request {
             caller: &caller,
             operation,
@@ -148,9 +149,16 @@ async fn execute(
             env: &env,
         };
         kms.execute(&request, Trace::Off).result
-    })
-    .await
-    .unwrap_or_else(|e| Err(KmsError::internal(format!("the request task failed: {e}"))))
+    };
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(run)
+    } else {
+        tokio::task::spawn_blocking(run)
+            .await
+            .unwrap_or_else(|e| Err(KmsError::internal(format!("the request task failed: {e}"))))
+    }
 }
 
 /// Reads the body, refusing one over `limit` bytes (by its declared length

@@ -16,12 +16,16 @@
 //! signature checks is the explicit, loudly named
 //! [`Authentication::Development`] mode of `kmsgov serve --dev`.
 //!
-//! The service is synchronous. Each call runs on tokio's blocking pool
-//! ([`tokio::task::spawn_blocking`]): a mutating call writes to the store and
-//! waits for its fsync, and even a read may carry out a deletion that has
-//! fallen due or create an AWS managed key, so no call is guaranteed not to
-//! touch the disk. The hop costs a few microseconds, against tens of
-//! microseconds for the HTTP exchange itself.
+//! The service is synchronous, and a call may block: a mutating call writes
+//! to the store and waits for its fsync, and even a read may carry out a
+//! deletion that has fallen due or create an AWS managed key. So each call
+//! runs under [`tokio::task::block_in_place`], which hands the worker's
+//! other tasks to another thread while the call runs (on a current-thread
+//! runtime, where that is impossible, it goes to the blocking pool
+//! instead). Measured on the project's 2-core machine, release build,
+//! Encrypt on a memory store: about 11 µs called directly, the same under
+//! `block_in_place`, and 25–37 µs through `spawn_blocking`, whose thread
+//! hand-off would double the cost of every call.
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -726,3 +726,14 @@ async fn reset_exists_only_in_development_mode() {
     let listed = call(server.address, "ListKeys", json!({})).await;
     assert_eq!(listed.json()["Keys"].as_array().unwrap().len(), 1);
 }
+
+/// On a current-thread runtime calls cannot block in place; they go to the
+/// blocking pool instead.
+#[tokio::test(flavor = "current_thread")]
+async fn calls_also_run_on_a_current_thread_runtime() {
+    let server = sigv4_server().await;
+    let created = call(server.address, "CreateKey", json!({})).await;
+    assert_eq!(created.status, 200);
+    let listed = call(server.address, "ListKeys", json!({})).await;
+    assert_eq!(listed.json()["Keys"].as_array().unwrap().len(), 1);
+}
