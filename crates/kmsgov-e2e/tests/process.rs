@@ -75,6 +75,22 @@ async fn keys_and_ciphertexts_survive_a_restart() {
     assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
     assert_eq!(metadata.len(), 32);
 
+    // Another root key cannot open the stored keys: the server does not start.
+    let original = std::fs::read(&root_key).unwrap();
+    std::fs::write(&root_key, [0x5a; 32]).unwrap();
+    let refused = std::process::Command::new(server::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(ws.data_dir())
+        .arg("--world")
+        .arg(ws.world())
+        .env_remove("KMSGOV_ROOT_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is this the right root key?"), "{stderr}");
+    std::fs::write(&root_key, original).unwrap();
+
     let kms = ws.serve();
     let admin = kms.client("admin");
     let described = admin.describe_key().key_id(&key_id).send().await.unwrap();
