@@ -50,7 +50,10 @@ fn a_root_key_of_the_wrong_length_is_refused() {
     let output = serve(dir.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
-    assert!(text.contains("holds exactly 32 bytes, this one 31"), "{text}");
+    assert!(
+        text.contains("holds exactly 32 bytes, this one 31"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -80,7 +83,10 @@ fn a_root_key_from_the_environment_must_be_32_bytes_of_base64() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
-    assert!(text.contains("KMSGOV_ROOT_KEY: a root key is 32 bytes, not 5"), "{text}");
+    assert!(
+        text.contains("KMSGOV_ROOT_KEY: a root key is 32 bytes, not 5"),
+        "{text}"
+    );
     // Neither attempt wrote a root key file.
     assert!(!dir.path().join("root.key").exists());
 }
@@ -89,8 +95,11 @@ fn a_root_key_from_the_environment_must_be_32_bytes_of_base64() {
 fn an_invalid_world_file_is_refused_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("world.json");
-    std::fs::write(&world, r#"{"accounts": {"111122223333": {}}, "principals": [{"arn": "nope"}]}"#)
-        .unwrap();
+    std::fs::write(
+        &world,
+        r#"{"accounts": {"111122223333": {}}, "principals": [{"arn": "nope"}]}"#,
+    )
+    .unwrap();
     let output = serve(&dir.path().join("data"))
         .arg("--world")
         .arg(&world)

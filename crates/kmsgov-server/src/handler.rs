@@ -57,7 +57,9 @@ async fn kms_request(server: &Server, request: Request, request_id: &str) -> Res
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        // An IPv4 client of a dual-stack listener shows as `::ffff:a.b.c.d`;
+        // policies name it as IPv4.
+        .map(|c| c.0.ip().to_canonical());
     let (parts, body) = request.into_parts();
     let operation_name = parts
         .headers
