@@ -61,6 +61,14 @@ struct TestServer {
 }
 
 async fn start(authentication: Authentication, max_body: Option<usize>) -> TestServer {
+    start_on("127.0.0.1:0", authentication, max_body).await
+}
+
+async fn start_on(
+    listen: &str,
+    authentication: Authentication,
+    max_body: Option<usize>,
+) -> TestServer {
     let kms = Arc::new(
         Kms::open(Config {
             region: "us-east-1".into(),
@@ -71,8 +79,9 @@ async fn start(authentication: Authentication, max_body: Option<usize>) -> TestS
         })
         .unwrap(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
     let mut server = Server::new(Arc::clone(&kms), authentication);
     if let Some(n) = max_body {
         server = server.with_max_body_bytes(n);
@@ -620,6 +629,25 @@ async fn the_source_ip_is_the_peer_address() {
     .send(server.address)
     .await;
     assert_error(&remote, 400, "AccessDeniedException");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ipv4_peer_of_a_dual_stack_listener_is_an_ipv4_source() {
+    // Listening on every IPv6 address, an IPv4 client is `::ffff:127.0.0.1`
+    // to the socket; the policy's 127.0.0.0/8 must still match it.
+    let server = start_on("[::]:0", Authentication::SigV4, None).await;
+    let local = Call {
+        credentials: Some((LOCAL_KEY, OTHER_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_eq!(
+        local.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&local.body)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
