@@ -2,6 +2,7 @@
 
 pub(crate) mod eval;
 pub(crate) mod policy;
+pub(crate) mod serve;
 pub(crate) mod test;
 
 use std::io::Write;

@@ -23,6 +23,8 @@ enum Command {
     /// Work with IAM policy documents.
     #[command(subcommand)]
     Policy(command::policy::Command),
+    /// Run the KMS-compatible server (AWS JSON 1.1 with SigV4) on a SQLite store.
+    Serve(command::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Test(args) => command::test::run(&args),
         Command::Eval(args) => command::eval::run(&args),
         Command::Policy(cmd) => command::policy::run(&cmd),
+        Command::Serve(args) => command::serve::run(&args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,417 @@
+//! `kmsgov serve`: the KMS-compatible server on an embedded SQLite store.
+//!
+//! The data directory holds `kmsgov.db` (keys, aliases, grants) and, unless
+//! the operator supplies the root key with `--root-key-file` or the
+//! `KMSGOV_ROOT_KEY` environment variable (base64), `root.key`: 32 random
+//! bytes created on first start with mode 0600. Key material is stored
+//! wrapped under the root key, so the database alone reveals no key.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use kmsgov_authz::{Scenario, World};
+use kmsgov_core::root_key::{RootKey, ROOT_KEY_LEN};
+use kmsgov_core::{Config, Kms, SystemClock};
+use kmsgov_policy::Caller;
+use kmsgov_server::{Authentication, Server};
+use kmsgov_store_sqlite::SqliteStore;
+
+use super::{err, out};
+
+/// Arguments of `kmsgov serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The address to listen on (port 0 picks a free port; the address
+    /// chosen is printed).
+    #[arg(long, default_value = "127.0.0.1:4599")]
+    listen: SocketAddr,
+    /// Where the database (`kmsgov.db`) and the root key (`root.key`) live.
+    #[arg(long, default_value = "./kmsgov-data")]
+    data_dir: PathBuf,
+    /// A scenario file whose accounts, principals (with their `access_keys`)
+    /// and VPC endpoints make the directory; its keys and tests are ignored.
+    /// Reloaded on SIGHUP.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// The Region the server answers for [default: the world file's, else
+    /// us-east-1].
+    #[arg(long)]
+    region: Option<String>,
+    /// A file holding the 32-byte root key (readable by its owner only),
+    /// instead of `<data-dir>/root.key`.
+    #[arg(long)]
+    root_key_file: Option<PathBuf>,
+    /// Development mode: signatures are not checked, every request is made
+    /// by the root user of the default account, and `POST /kmsgov/reset`
+    /// wipes all state. Never for real keys.
+    #[arg(long)]
+    dev: bool,
+    /// Log format on stderr: `text` or `json` (filter with RUST_LOG).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+/// The account of the default world (without `--world`).
+const DEFAULT_ACCOUNT: &str = "000000000000";
+/// The administrator of the default world.
+const DEFAULT_ADMIN: &str = "arn:aws:iam::000000000000:user/admin";
+/// Development mode's documented credentials for the default world (any
+/// well-formed credentials are accepted in development mode).
+const DEV_ACCESS_KEY_ID: &str = "AKIAKMSGOVDEVEXAMPLE";
+const DEV_SECRET: &str = "kmsgov-development-mode-secret-access-key";
+/// The environment variable that may carry the root key, in base64.
+const ROOT_KEY_ENV: &str = "KMSGOV_ROOT_KEY";
+/// How often due deletions and rotations are carried out without traffic.
+const TICK_PERIOD: Duration = Duration::from_secs(5);
+
+/// Exit codes: 0 after a clean shutdown, 2 when the server cannot start.
+pub(crate) fn run(args: &Args) -> u8 {
+    init_logging(&args.log_format);
+    match start(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            err(&format!("kmsgov serve: {e}"));
+            2
+        }
+    }
+}
+
+fn start(args: &Args) -> Result<(), String> {
+    let (world, credentials) = match &args.world {
+        Some(path) => (load_world(path)?, None),
+        None => {
+            let (id, secret) = if args.dev {
+                (DEV_ACCESS_KEY_ID.to_owned(), DEV_SECRET.to_owned())
+            } else {
+                generate_credentials()?
+            };
+            (default_world(&id, &secret)?, Some((id, secret)))
+        }
+    };
+    let region = args
+        .region
+        .clone()
+        .or_else(|| args.world.as_ref().map(|_| world.region.clone()))
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let authentication = if args.dev {
+        let account = world
+            .accounts
+            .keys()
+            .next()
+            .map_or(DEFAULT_ACCOUNT, String::as_str);
+        let administrator = Caller::parse(&format!("arn:aws:iam::{account}:root"))
+            .map_err(|e| format!("development administrator: {e}"))?;
+        Authentication::Development { administrator }
+    } else {
+        Authentication::SigV4
+    };
+    let principals: Vec<(String, Vec<String>)> = {
+        let mut p: Vec<_> = world
+            .principals
+            .values()
+            .filter(|p| !p.access_keys.is_empty())
+            .map(|p| {
+                (
+                    p.arn.clone(),
+                    p.access_keys.iter().map(|k| k.id.clone()).collect(),
+                )
+            })
+            .collect();
+        p.sort();
+        p
+    };
+
+    let data_dir = &args.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|e| {
+            format!(
+                "{}: cannot create the data directory: {e}",
+                data_dir.display()
+            )
+        })?;
+    let db = data_dir.join("kmsgov.db");
+    let root_key = root_key(args, &db)?;
+    let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let kms = Kms::open(Config {
+        region: region.clone(),
+        store: Arc::new(store),
+        root_key,
+        clock: Arc::new(SystemClock),
+        directory: world,
+    })
+    .map_err(|e| match &e.detail {
+        Some(detail) => format!("cannot open the service: {detail} (is this the right root key?)"),
+        None => format!("cannot open the service: {e}"),
+    })?;
+    let kms = Arc::new(kms);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        out(&banner(
+            address,
+            &region,
+            data_dir,
+            args.dev,
+            credentials.as_ref(),
+            &principals,
+        ));
+        if args.dev {
+            tracing::warn!(
+                "DEVELOPMENT MODE: signatures are not checked and anyone who can reach {address} \
+                 is the administrator; never use it for real keys"
+            );
+        }
+        tracing::info!(%address, region, data_dir = %data_dir.display(), "kmsgov serving");
+
+        let ticker = kmsgov_server::spawn_ticker(Arc::clone(&kms), TICK_PERIOD);
+        let reloader = args
+            .world
+            .clone()
+            .map(|path| tokio::spawn(reload_on_hangup(Arc::clone(&kms), path)));
+        let served = Server::new(Arc::clone(&kms), authentication)
+            .serve(listener, shutdown_signal())
+            .await;
+        ticker.abort();
+        if let Some(r) = reloader {
+            r.abort();
+        }
+        served.map_err(|e| format!("the server failed: {e}"))?;
+        tracing::info!("kmsgov stopped");
+        Ok::<(), String>(())
+    })
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // `try_init` fails only when a subscriber is already set.
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn load_world(path: &Path) -> Result<World, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    Scenario::parse(&text)
+        .map(|s| s.world)
+        .map_err(|e| format!("{shown}: {e}"))
+}
+
+/// One account with an administrator allowed `kms:*`, who signs with the
+/// given access key.
+fn default_world(access_key_id: &str, secret: &str) -> Result<World, String> {
+    let text = serde_json::json!({
+        "name": "kmsgov serve default world",
+        "accounts": {DEFAULT_ACCOUNT: {}},
+        "principals": [{
+            "arn": DEFAULT_ADMIN,
+            "policies": [{"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}],
+            "access_keys": [{"id": access_key_id, "secret": secret}]
+        }],
+        "tests": []
+    })
+    .to_string();
+    Scenario::parse(&text)
+        .map(|s| s.world)
+        .map_err(|e| format!("default world: {e}"))
+}
+
+/// A fresh access key pair: `AKIA` and 16 base-32 characters, and a
+/// 40-character secret.
+fn generate_credentials() -> Result<(String, String), String> {
+    const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let random =
+        |n| kmsgov_core::crypto::random_bytes(n).map_err(|e| format!("random generator: {e}"));
+    let id_bytes = random(16)?;
+    let id: String = id_bytes
+        .expose()
+        .iter()
+        .map(|b| char::from(BASE32.get(usize::from(b % 32)).copied().unwrap_or(b'A')))
+        .collect();
+    let secret = base64::engine::general_purpose::STANDARD.encode(random(30)?.expose());
+    Ok((format!("AKIA{id}"), secret))
+}
+
+/// The root key: `--root-key-file`, else `KMSGOV_ROOT_KEY`, else
+/// `<data-dir>/root.key`, created on first start.
+fn root_key(args: &Args, db: &Path) -> Result<RootKey, String> {
+    if let Some(path) = &args.root_key_file {
+        return read_root_key_file(path);
+    }
+    if let Ok(text) = std::env::var(ROOT_KEY_ENV) {
+        let bytes = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| format!("{ROOT_KEY_ENV}: not base64"))?,
+        );
+        return RootKey::from_bytes(&bytes).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
+    }
+    let path = args.data_dir.join("root.key");
+    match std::fs::symlink_metadata(&path) {
+        Ok(_) => read_root_key_file(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if db.exists() {
+                return Err(format!(
+                    "{}: missing, but {} exists: without its root key the stored keys cannot be \
+                     used (supply it with --root-key-file or {ROOT_KEY_ENV})",
+                    path.display(),
+                    db.display()
+                ));
+            }
+            create_root_key_file(&path)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+fn read_root_key_file(path: &Path) -> Result<RootKey, String> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{shown}: has mode {mode:03o}; a root key must be readable by its owner only \
+             (chmod 600 {shown})"
+        ));
+    }
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?);
+    if bytes.len() != ROOT_KEY_LEN {
+        return Err(format!(
+            "{shown}: a root key file holds exactly {ROOT_KEY_LEN} bytes, this one {}",
+            bytes.len()
+        ));
+    }
+    RootKey::from_bytes(&bytes).map_err(|e| format!("{shown}: {e}"))
+}
+
+fn create_root_key_file(path: &Path) -> Result<RootKey, String> {
+    let shown = path.display();
+    let key = RootKey::generate().map_err(|e| format!("{shown}: {e}"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{shown}: cannot create: {e}"))?;
+    file.write_all(key.expose_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{shown}: cannot write: {e}"))?;
+    tracing::info!(path = %shown, "created a new root key");
+    Ok(key)
+}
+
+fn banner(
+    address: SocketAddr,
+    region: &str,
+    data_dir: &Path,
+    dev: bool,
+    credentials: Option<&(String, String)>,
+    principals: &[(String, Vec<String>)],
+) -> String {
+    let mut s = String::new();
+    let url = format!("http://{address}");
+    s.push_str(&format!(
+        "kmsgov listening on {url} (region {region}, data in {})\n",
+        data_dir.display()
+    ));
+    if dev {
+        s.push_str(
+            "WARNING: development mode: signatures are not checked and every request is made by \
+             the account's root user; never use it for real keys\n",
+        );
+    }
+    match credentials {
+        Some((id, secret)) => {
+            s.push_str(&format!(
+                "\nCredentials of {DEFAULT_ADMIN} (kms:* on every key):\n\
+                 \x20 export AWS_ACCESS_KEY_ID={id}\n\
+                 \x20 export AWS_SECRET_ACCESS_KEY={secret}\n"
+            ));
+        }
+        None => {
+            s.push_str("\nPrincipals that can sign requests (secrets in the world file):\n");
+            for (arn, ids) in principals {
+                s.push_str(&format!("  {arn}: {}\n", ids.join(", ")));
+            }
+        }
+    }
+    s.push_str(&format!(
+        "\nTry:\n  aws kms create-key --endpoint-url {url} --region {region}\n\n"
+    ));
+    s
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// On SIGHUP, reloads the world file; a file that does not load is logged
+/// and the world in use is kept.
+async fn reload_on_hangup(kms: Arc<Kms>, path: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; the world file will not be reloaded");
+            return;
+        }
+    };
+    while hangup.recv().await.is_some() {
+        let path = path.clone();
+        let kms = Arc::clone(&kms);
+        let done = tokio::task::spawn_blocking(move || {
+            load_world(&path).map(|world| {
+                let principals = world.principals.len();
+                kms.set_directory(world);
+                principals
+            })
+        })
+        .await;
+        match done {
+            Ok(Ok(principals)) => tracing::info!(principals, "world file reloaded"),
+            Ok(Err(e)) => {
+                tracing::error!(error = e, "world file not reloaded; keeping the old world")
+            }
+            Err(e) => tracing::error!(error = %e, "world reload task failed"),
+        }
+    }
+}

@@ -1,0 +1,767 @@
+//! The server over a real socket: framing, authentication and errors, with a
+//! minimal HTTP/1.1 client so that every byte on the wire is the test's.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kmsgov_authz::Scenario;
+use kmsgov_core::root_key::RootKey;
+use kmsgov_core::store::MemoryStore;
+use kmsgov_core::{Config, Kms, ManualClock};
+use kmsgov_policy::Caller;
+use kmsgov_server::{Authentication, Server};
+use kmsgov_sigv4::{sign, RequestParts, SecretKey, SigningParams, Timestamp};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// 2026-01-01T00:00:00Z, the server's clock.
+const NOW: i64 = 1_767_225_600;
+
+const ADMIN_KEY: &str = "AKIAADMIN00000000001";
+const ADMIN_SECRET: &str = "admin/secret/0000000000000000000000000000";
+const ALICE_KEY: &str = "AKIAALICE00000000001";
+const ALICE_SECRET: &str = "alice/secret/0000000000000000000000000000";
+const LOCAL_KEY: &str = "AKIALOCAL00000000001";
+const REMOTE_KEY: &str = "AKIAREMOTE0000000001";
+const OTHER_SECRET: &str = "other/secret/0000000000000000000000000000";
+
+/// admin may do anything; alice has no IAM policy; `local` may create keys
+/// from the loopback network only, `remote` only from 10.0.0.0/8.
+const WORLD: &str = r#"{
+  "accounts": {"111122223333": {}},
+  "principals": [
+    {"arn": "arn:aws:iam::111122223333:user/admin",
+     "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}],
+     "access_keys": [{"id": "AKIAADMIN00000000001", "secret": "admin/secret/0000000000000000000000000000"}]},
+    {"arn": "arn:aws:iam::111122223333:user/alice",
+     "access_keys": [{"id": "AKIAALICE00000000001", "secret": "alice/secret/0000000000000000000000000000"}]},
+    {"arn": "arn:aws:iam::111122223333:user/local",
+     "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}, "Bool": {"aws:SecureTransport": "false"}}}]}],
+     "access_keys": [{"id": "AKIALOCAL00000000001", "secret": "other/secret/0000000000000000000000000000"}]},
+    {"arn": "arn:aws:iam::111122223333:user/remote",
+     "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}],
+     "access_keys": [{"id": "AKIAREMOTE0000000001", "secret": "other/secret/0000000000000000000000000000"}]}
+  ],
+  "tests": []
+}"#;
+
+struct TestServer {
+    address: SocketAddr,
+    kms: Arc<Kms>,
+}
+
+async fn start(authentication: Authentication, max_body: Option<usize>) -> TestServer {
+    start_on("127.0.0.1:0", authentication, max_body).await
+}
+
+async fn start_on(
+    listen: &str,
+    authentication: Authentication,
+    max_body: Option<usize>,
+) -> TestServer {
+    let kms = Arc::new(
+        Kms::open(Config {
+            region: "us-east-1".into(),
+            store: Arc::new(MemoryStore::new()),
+            root_key: RootKey::generate().unwrap(),
+            clock: Arc::new(ManualClock::at(NOW)),
+            directory: Scenario::parse(WORLD).unwrap().world,
+        })
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = Server::new(Arc::clone(&kms), authentication);
+    if let Some(n) = max_body {
+        server = server.with_max_body_bytes(n);
+    }
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    TestServer { address, kms }
+}
+
+async fn sigv4_server() -> TestServer {
+    start(Authentication::SigV4, None).await
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The `__type` of an error body.
+    fn error(&self) -> String {
+        self.json()["__type"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// Sends raw request bytes and reads the whole response (the request asks
+/// for `Connection: close`).
+async fn exchange(address: SocketAddr, raw: &[u8]) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // The server may answer (and close) before the whole body is written.
+    let _ = stream.write_all(raw).await;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await.unwrap();
+    parse_reply(&bytes)
+}
+
+fn parse_reply(bytes: &[u8]) -> Reply {
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = std::str::from_utf8(&bytes[..split]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let rest = &bytes[split + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let end = bytes.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&bytes[..end]).unwrap().trim(), 16).unwrap();
+        bytes = &bytes[end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&bytes[..size]);
+        bytes = &bytes[size + 2..];
+    }
+}
+
+/// An HTTP/1.1 request from its parts.
+fn raw_request(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str("Connection: close\r\n\r\n");
+    let mut raw = raw.into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+/// How to build a KMS request.
+struct Call<'a> {
+    target: Option<&'a str>,
+    content_type: Option<&'a str>,
+    body: &'a [u8],
+    /// Signing credentials; `None` sends no Authorization header.
+    credentials: Option<(&'a str, &'a str)>,
+    /// When the request says it was signed.
+    time: i64,
+}
+
+impl<'a> Call<'a> {
+    fn new(operation: &'a str, body: &'a [u8]) -> Call<'a> {
+        Call {
+            target: Some(operation),
+            content_type: Some("application/x-amz-json-1.1"),
+            body,
+            credentials: Some((ADMIN_KEY, ADMIN_SECRET)),
+            time: NOW,
+        }
+    }
+
+    /// The headers, signed over `self.body`.
+    fn headers(&self, address: SocketAddr) -> Vec<(String, String)> {
+        let date = Timestamp::from_unix_seconds(self.time).to_string();
+        let mut headers = vec![
+            ("Host".to_owned(), address.to_string()),
+            ("X-Amz-Date".to_owned(), date),
+        ];
+        if let Some(t) = self.target {
+            headers.push(("X-Amz-Target".to_owned(), format!("TrentService.{t}")));
+        }
+        if let Some(c) = self.content_type {
+            headers.push(("Content-Type".to_owned(), c.to_owned()));
+        }
+        if let Some((id, secret)) = self.credentials {
+            let pairs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            let request = RequestParts {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: &pairs,
+                body: self.body,
+            };
+            let secret = SecretKey::new(secret);
+            let authorization = sign(
+                &request,
+                &SigningParams::new(id, &secret, "us-east-1", "kms"),
+            )
+            .unwrap();
+            headers.push(("Authorization".to_owned(), authorization));
+        }
+        headers
+    }
+
+    async fn send(&self, address: SocketAddr) -> Reply {
+        let mut headers = self.headers(address);
+        headers.push(("Content-Length".to_owned(), self.body.len().to_string()));
+        exchange(address, &raw_request("POST", "/", &headers, self.body)).await
+    }
+}
+
+async fn call(address: SocketAddr, operation: &str, body: Value) -> Reply {
+    let body = body.to_string();
+    Call::new(operation, body.as_bytes()).send(address).await
+}
+
+fn assert_error(reply: &Reply, status: u16, name: &str) {
+    assert_eq!(
+        (reply.status, reply.error().as_str()),
+        (status, name),
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/x-amz-json-1.1")
+    );
+    assert!(reply.header("x-amzn-requestid").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_calls_run_against_the_service() {
+    let server = sigv4_server().await;
+    let created = call(server.address, "CreateKey", json!({"Description": "first"})).await;
+    assert_eq!(
+        created.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&created.body)
+    );
+    assert_eq!(
+        created.header("content-type"),
+        Some("application/x-amz-json-1.1")
+    );
+    let metadata = &created.json()["KeyMetadata"];
+    assert_eq!(metadata["Description"], "first");
+    assert_eq!(metadata["AWSAccountId"], "111122223333");
+    let key_id = metadata["KeyId"].as_str().unwrap().to_owned();
+
+    let encrypted = call(
+        server.address,
+        "Encrypt",
+        json!({"KeyId": key_id, "Plaintext": "aGVsbG8=", "EncryptionContext": {"purpose": "test"}}),
+    )
+    .await;
+    assert_eq!(encrypted.status, 200);
+    let blob = encrypted.json()["CiphertextBlob"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decrypted = call(
+        server.address,
+        "Decrypt",
+        json!({"CiphertextBlob": blob, "EncryptionContext": {"purpose": "test"}}),
+    )
+    .await;
+    assert_eq!(decrypted.status, 200);
+    assert_eq!(decrypted.json()["Plaintext"], "aGVsbG8=");
+
+    let wrong_context = call(
+        server.address,
+        "Decrypt",
+        json!({"CiphertextBlob": blob, "EncryptionContext": {"purpose": "other"}}),
+    )
+    .await;
+    assert_error(&wrong_context, 400, "InvalidCiphertextException");
+
+    // The key is in the service the server was given.
+    let admin = Caller::parse("arn:aws:iam::111122223333:user/admin").unwrap();
+    let env = kmsgov_authz::Environment::new();
+    let described = server
+        .kms
+        .call(&kmsgov_core::Request {
+            caller: &admin,
+            operation: kmsgov_authz::Operation::DescribeKey,
+            input: &json!({"KeyId": key_id}),
+            env: &env,
+        })
+        .unwrap();
+    assert_eq!(described.value()["KeyMetadata"]["Description"], "first");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_response_has_its_own_request_id() {
+    let server = sigv4_server().await;
+    let ok = call(server.address, "CreateKey", json!({})).await;
+    let denied = Call {
+        credentials: Some((ALICE_KEY, ALICE_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    let unauthenticated = Call {
+        credentials: None,
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    let health = exchange(server.address, &raw_request("GET", "/health", &[], b"")).await;
+    let ids: Vec<&str> = [&ok, &denied, &unauthenticated, &health]
+        .iter()
+        .map(|r| r.header("x-amzn-requestid").unwrap())
+        .collect();
+    for id in &ids {
+        assert_eq!(id.len(), 36, "{id}");
+    }
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_answers_without_authentication() {
+    let server = sigv4_server().await;
+    for path in ["/health", "/_health"] {
+        let reply = exchange(server.address, &raw_request("GET", path, &[], b"")).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json(), json!({"status": "ok"}));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_target_is_unknown_operation() {
+    let server = sigv4_server().await;
+    let reply = Call::new("MakeCoffee", b"{}").send(server.address).await;
+    assert_error(&reply, 400, "UnknownOperationException");
+    let reply = Call {
+        target: None,
+        ..Call::new("", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&reply, 400, "UnknownOperationException");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_or_missing_content_type_is_a_serialization_error() {
+    let server = sigv4_server().await;
+    for content_type in [Some("application/json"), Some("text/plain"), None] {
+        let reply = Call {
+            content_type,
+            ..Call::new("CreateKey", b"{}")
+        }
+        .send(server.address)
+        .await;
+        assert_error(&reply, 400, "SerializationException");
+    }
+    // Parameters and case do not matter.
+    let reply = Call {
+        content_type: Some("Application/X-Amz-Json-1.1; charset=utf-8"),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_json_is_a_serialization_error() {
+    let server = sigv4_server().await;
+    for body in [
+        &b"{\"Description\": "[..],
+        b"[1, 2]",
+        b"\"text\"",
+        b"\xff\xfe",
+        b"{}{}",
+    ] {
+        let reply = Call::new("CreateKey", body).send(server.address).await;
+        assert_error(&reply, 400, "SerializationException");
+    }
+    // A well-formed body with a member of the wrong type reaches the engine's
+    // validation.
+    let reply = call(server.address, "CreateKey", json!({"Description": 7})).await;
+    assert_error(&reply, 400, "ValidationException");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_body_is_an_empty_request() {
+    let server = sigv4_server().await;
+    let reply = Call::new("ListKeys", b"").send(server.address).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(reply.json()["Keys"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_body_is_refused_with_413() {
+    let server = start(Authentication::SigV4, Some(1024)).await;
+    let description = "x".repeat(2000);
+    let body = json!({"Description": description}).to_string();
+
+    // Declared by Content-Length: refused before reading.
+    let reply = Call::new("CreateKey", body.as_bytes())
+        .send(server.address)
+        .await;
+    assert_error(&reply, 413, "RequestEntityTooLargeException");
+
+    // Chunked, with no declared length: refused while reading.
+    let mut headers = Call::new("CreateKey", body.as_bytes()).headers(server.address);
+    headers.push(("Transfer-Encoding".to_owned(), "chunked".to_owned()));
+    let mut chunked = Vec::new();
+    for piece in body.as_bytes().chunks(500) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let reply = exchange(
+        server.address,
+        &raw_request("POST", "/", &headers, &chunked),
+    )
+    .await;
+    assert_error(&reply, 413, "RequestEntityTooLargeException");
+
+    // Under the limit is fine.
+    let reply = call(server.address, "CreateKey", json!({"Description": "small"})).await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_authentication_is_refused() {
+    let server = sigv4_server().await;
+    let reply = Call {
+        credentials: None,
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&reply, 400, "MissingAuthenticationTokenException");
+    assert!(server.kms.credentials(ADMIN_KEY).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_access_key_is_unrecognized() {
+    let server = sigv4_server().await;
+    let reply = Call {
+        credentials: Some(("AKIANOBODY0000000000", ADMIN_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&reply, 400, "UnrecognizedClientException");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_signature_is_refused() {
+    let server = sigv4_server().await;
+    // Signed with the wrong secret.
+    let reply = Call {
+        credentials: Some((ADMIN_KEY, ALICE_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&reply, 400, "InvalidSignatureException");
+
+    // Signed over one body, sent with another.
+    let signed = Call::new("CreateKey", br#"{"Description":"a"}"#);
+    let mut headers = signed.headers(server.address);
+    let tampered = br#"{"Description":"b"}"#;
+    headers.push(("Content-Length".to_owned(), tampered.len().to_string()));
+    let reply = exchange(
+        server.address,
+        &raw_request("POST", "/", &headers, tampered),
+    )
+    .await;
+    assert_error(&reply, 400, "InvalidSignatureException");
+
+    // Signed for one operation, sent to another.
+    let mut headers = Call::new("CreateKey", b"{}").headers(server.address);
+    for (name, value) in &mut headers {
+        if name == "X-Amz-Target" {
+            *value = "TrentService.ListKeys".to_owned();
+        }
+    }
+    headers.push(("Content-Length".to_owned(), "2".to_owned()));
+    let reply = exchange(server.address, &raw_request("POST", "/", &headers, b"{}")).await;
+    assert_error(&reply, 400, "InvalidSignatureException");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_date_is_refused() {
+    let server = sigv4_server().await;
+    // Twenty minutes before the server's clock: beyond the 15 minutes of skew.
+    let reply = Call {
+        time: NOW - 20 * 60,
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&reply, 400, "InvalidSignatureException");
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("signature expired"),
+        "{:?}",
+        reply.json()
+    );
+    // Ten minutes is within the skew.
+    let reply = Call {
+        time: NOW - 10 * 60,
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_instead_of_post_is_refused() {
+    let server = sigv4_server().await;
+    let headers = Call::new("ListKeys", b"").headers(server.address);
+    let reply = exchange(server.address, &raw_request("GET", "/", &headers, b"")).await;
+    assert_error(&reply, 405, "UnknownOperationException");
+    assert_eq!(reply.header("allow"), Some("POST"));
+
+    let reply = exchange(
+        server.address,
+        &raw_request("POST", "/elsewhere", &headers, b""),
+    )
+    .await;
+    assert_error(&reply, 404, "UnknownOperationException");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_denied_comes_from_the_engine() {
+    let server = sigv4_server().await;
+    let reply = Call {
+        credentials: Some((ALICE_KEY, ALICE_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&reply, 400, "AccessDeniedException");
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains(
+            "arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:CreateKey"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_source_ip_is_the_peer_address() {
+    let server = sigv4_server().await;
+    let local = Call {
+        credentials: Some((LOCAL_KEY, OTHER_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_eq!(
+        local.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&local.body)
+    );
+    let remote = Call {
+        credentials: Some((REMOTE_KEY, OTHER_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&remote, 400, "AccessDeniedException");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ipv4_peer_of_a_dual_stack_listener_is_an_ipv4_source() {
+    // Listening on every IPv6 address, an IPv4 client is `::ffff:127.0.0.1`
+    // to the socket; the policy's 127.0.0.0/8 must still match it.
+    let server = start_on("[::]:0", Authentication::SigV4, None).await;
+    let local = Call {
+        credentials: Some((LOCAL_KEY, OTHER_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_eq!(
+        local.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&local.body)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_directory_takes_effect_on_the_next_call() {
+    let server = sigv4_server().await;
+    let alice = || Call {
+        credentials: Some((ALICE_KEY, ALICE_SECRET)),
+        ..Call::new("CreateKey", b"{}")
+    };
+    assert_error(
+        &alice().send(server.address).await,
+        400,
+        "AccessDeniedException",
+    );
+    let world = WORLD.replace(
+        r#"{"arn": "arn:aws:iam::111122223333:user/alice","#,
+        r#"{"arn": "arn:aws:iam::111122223333:user/alice",
+            "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"}]}],"#,
+    );
+    assert_ne!(world, WORLD);
+    server
+        .kms
+        .set_directory(Scenario::parse(&world).unwrap().world);
+    assert_eq!(alice().send(server.address).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn development_mode_accepts_any_credentials_as_the_administrator() {
+    let root = Caller::parse("arn:aws:iam::111122223333:root").unwrap();
+    let server = start(
+        Authentication::Development {
+            administrator: root,
+        },
+        None,
+    )
+    .await;
+
+    // Credentials nobody has, signed with a made-up secret.
+    let reply = Call {
+        credentials: Some(("AKIAWHOEVER000000000", "anything")),
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["KeyMetadata"]["AWSAccountId"], "111122223333");
+
+    // Still no request without credentials.
+    let reply = Call {
+        credentials: None,
+        ..Call::new("CreateKey", b"{}")
+    }
+    .send(server.address)
+    .await;
+    assert_error(&reply, 400, "MissingAuthenticationTokenException");
+
+    // Credentials that do not parse.
+    let mut headers = Call {
+        credentials: None,
+        ..Call::new("CreateKey", b"{}")
+    }
+    .headers(server.address);
+    headers.push(("Authorization".to_owned(), "Basic dXNlcjpwYXNz".to_owned()));
+    headers.push(("Content-Length".to_owned(), "2".to_owned()));
+    let reply = exchange(server.address, &raw_request("POST", "/", &headers, b"{}")).await;
+    assert_error(&reply, 400, "IncompleteSignatureException");
+
+    // Reset wipes every key, under both paths.
+    for path in ["/kmsgov/reset", "/moto-api/reset"] {
+        call(server.address, "CreateKey", json!({})).await;
+        let listed = call(server.address, "ListKeys", json!({})).await;
+        assert!(!listed.json()["Keys"].as_array().unwrap().is_empty());
+        let reset = exchange(
+            server.address,
+            &raw_request("POST", path, &[("Content-Length".into(), "0".into())], b""),
+        )
+        .await;
+        assert_eq!(reset.status, 200);
+        let listed = call(server.address, "ListKeys", json!({})).await;
+        assert_eq!(listed.json()["Keys"], json!([]), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_exists_only_in_development_mode() {
+    let server = sigv4_server().await;
+    call(server.address, "CreateKey", json!({})).await;
+    let reply = exchange(
+        server.address,
+        &raw_request(
+            "POST",
+            "/kmsgov/reset",
+            &[("Content-Length".into(), "0".into())],
+            b"",
+        ),
+    )
+    .await;
+    assert_error(&reply, 404, "UnknownOperationException");
+    let listed = call(server.address, "ListKeys", json!({})).await;
+    assert_eq!(listed.json()["Keys"].as_array().unwrap().len(), 1);
+}
+
+/// On a current-thread runtime calls cannot block in place; they go to the
+/// blocking pool instead.
+#[tokio::test(flavor = "current_thread")]
+async fn calls_also_run_on_a_current_thread_runtime() {
+    let server = sigv4_server().await;
+    let created = call(server.address, "CreateKey", json!({})).await;
+    assert_eq!(created.status, 200);
+    let listed = call(server.address, "ListKeys", json!({})).await;
+    assert_eq!(listed.json()["Keys"].as_array().unwrap().len(), 1);
+}
