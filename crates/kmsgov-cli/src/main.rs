@@ -25,6 +25,9 @@ enum Command {
     Policy(command::policy::Command),
     /// Run the KMS-compatible server (AWS JSON 1.1 with SigV4) on a SQLite store.
     Serve(command::serve::Args),
+    /// Drives a KMS endpoint with signed requests from concurrent clients
+    /// and prints requests/s, latency percentiles and errors as one JSON line.
+    Bench(command::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => command::eval::run(&args),
         Command::Policy(cmd) => command::policy::run(&cmd),
         Command::Serve(args) => command::serve::run(&args),
+        Command::Bench(args) => command::bench::run(&args),
     };
     ExitCode::from(code)
 }
