@@ -42,10 +42,19 @@ fn boto3_and_the_aws_cli_work_unchanged() {
         .unwrap();
     // unittest reports on stderr.
     let report = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the client suite failed:\n{report}");
+    assert!(
+        output.status.success(),
+        "the client suite failed:\n{report}"
+    );
     let ran: usize = report
         .lines()
-        .find_map(|l| l.strip_prefix("Ran ")?.split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("Ran ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0);
     assert!(ran >= 11, "only {ran} client tests ran:\n{report}");
 }

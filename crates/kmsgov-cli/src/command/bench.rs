@@ -118,10 +118,7 @@ pub(crate) fn run(args: &Args) -> u8 {
     };
     match runtime.block_on(bench(args, target)) {
         Ok(report) => {
-            let succeeded = report
-                .get("requests")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
+            let succeeded = report.get("requests").and_then(Value::as_u64).unwrap_or(0);
             out(&format!("{report}\n"));
             if succeeded == 0 {
                 err("kmsgov bench: no request succeeded");
@@ -303,9 +300,8 @@ async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
                 .to_owned()
         }
     };
-    let plaintext = base64::engine::general_purpose::STANDARD.encode(random_bytes(
-        args.plaintext_bytes,
-    )?);
+    let plaintext =
+        base64::engine::general_purpose::STANDARD.encode(random_bytes(args.plaintext_bytes)?);
     Ok(match args.op {
         BenchOp::Encrypt => json!({"KeyId": key_id, "Plaintext": plaintext}),
         BenchOp::GenerateDataKey => json!({"KeyId": key_id, "KeySpec": "AES_256"}),
