@@ -218,7 +218,7 @@ impl Target {
     }
 }
 
-/// One kept-alive connection.
+/// One connection, kept alive while the server allows.
 struct Connection {
     sender: SendRequest<Full<Bytes>>,
 }
@@ -238,8 +238,13 @@ impl Connection {
         Ok(Connection { sender })
     }
 
-    /// Sends a request: the status and the body.
-    async fn call(&mut self, request: http::Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+    /// Sends a request: the status, the body, and whether the server keeps
+    /// the connection open for another request (an HTTP/1.0 server, or one
+    /// that answers `Connection: close`, does not).
+    async fn call(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<(u16, Bytes, bool), String> {
         self.sender
             .ready()
             .await
@@ -250,13 +255,19 @@ impl Connection {
             .await
             .map_err(|e| format!("request: {e}"))?;
         let status = response.status().as_u16();
+        let keep_alive = response.version() == http::Version::HTTP_11
+            && !response
+                .headers()
+                .get_all(http::header::CONNECTION)
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.eq_ignore_ascii_case("close")));
         let body = response
             .into_body()
             .collect()
             .await
             .map_err(|e| format!("response body: {e}"))?
             .to_bytes();
-        Ok((status, body))
+        Ok((status, body, keep_alive))
     }
 }
 
@@ -268,7 +279,7 @@ async fn call_ok(
     body: &Value,
 ) -> Result<Value, String> {
     let request = target.request(operation, body.to_string().as_bytes())?;
-    let (status, bytes) = connection.call(request).await?;
+    let (status, bytes, _) = connection.call(request).await?;
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if status == 200 {
         Ok(value)
@@ -357,6 +368,12 @@ async fn client(
             return tally;
         }
         let counted = started >= measure_from;
+        // A connection the server closed after its last answer is opened
+        // again; the time that takes is part of the request's latency.
+        let reusable = connection.as_ref().is_some_and(|c| !c.sender.is_closed());
+        if !reusable {
+            connection = None;
+        }
         let conn = match connection.as_mut() {
             Some(c) => c,
             None => match Connection::open(&target).await {
@@ -376,12 +393,18 @@ async fn client(
         };
         let elapsed = started.elapsed();
         match outcome {
-            Ok((200, _)) if counted => tally
-                .latencies_us
-                .push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)),
-            Ok((200, _)) => {}
-            Ok((status, body)) => {
-                if counted {
+            Ok((status, body, keep_alive)) => {
+                if !keep_alive {
+                    connection = None;
+                }
+                if !counted {
+                    continue;
+                }
+                if status == 200 {
+                    tally
+                        .latencies_us
+                        .push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+                } else {
                     tally.error(error_type(status, &body));
                 }
             }
