@@ -12,10 +12,12 @@
 pub mod conformance;
 mod memory;
 mod record;
+mod seed;
 
 use std::fmt;
 
 pub use memory::MemoryStore;
+pub use seed::seed_world;
 
 pub use record::{
     decode_alias, decode_grant, decode_key, encode_alias, encode_grant, encode_key, AliasRecord,

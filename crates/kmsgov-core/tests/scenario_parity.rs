@@ -16,11 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kmsgov_authz::{decide, Call, Outcome, Scenario, Trace};
-use kmsgov_core::crypto::{KeyMaterial, KeySpec};
+use kmsgov_core::crypto::KeySpec;
 use kmsgov_core::root_key::RootKey;
-use kmsgov_core::store::{
-    AliasRecord, GrantRecord, KeyRecord, KeyVersionRecord, MemoryStore, Store,
-};
+use kmsgov_core::store::{seed_world, MemoryStore, Store};
 use kmsgov_core::{Config, Kms, ManualClock, Request};
 
 /// `aws:CurrentTime` the engine assumes when a test sets none.
@@ -37,74 +35,19 @@ fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The scenario's keys, aliases and grants as store records, or `None` when
-/// a key has a spec kmsgov cannot hold material for.
+/// The scenario's keys, aliases and grants in a store, or `None` when a key
+/// has a spec kmsgov cannot hold material for.
 fn records(scenario: &Scenario, root: &RootKey) -> Option<MemoryStore> {
-    let store = MemoryStore::new();
     let world = &scenario.world;
-    for key in &world.keys {
-        let spec: KeySpec = key.spec.parse().ok()?;
-        let pending_import = key.state.name() == "PendingImport";
-        let versions = if pending_import {
-            Vec::new()
-        } else {
-            let material = KeyMaterial::generate(spec).unwrap();
-            vec![KeyVersionRecord {
-                version: 1,
-                created: 0,
-                on_demand: false,
-                wrapped_material: root.wrap(&key.id, 1, material.expose_secret()).unwrap(),
-            }]
-        };
-        let record = KeyRecord {
-            key_id: key.id.clone(),
-            account: key.account.clone(),
-            region: key.region.clone(),
-            key_spec: key.spec.clone(),
-            key_usage: key.usage.clone(),
-            origin: key.origin.clone(),
-            key_state: key.state.name().to_owned(),
-            deletion_date: (key.state.name() == "PendingDeletion")
-                .then_some(ENGINE_TIME + 86_400 * 30),
-            multi_region: key.multi_region,
-            aws_managed: key.aws_managed,
-            policy: key.policy.policy.to_string(),
-            tags: key.tags.clone(),
-            versions,
-            ..KeyRecord::default()
-        };
-        store.create_key(&record).unwrap();
-        for alias in &key.aliases {
-            store
-                .create_alias(&AliasRecord {
-                    account: key.account.clone(),
-                    region: key.region.clone(),
-                    name: alias.clone(),
-                    key_id: key.id.clone(),
-                    creation_date: 0,
-                    last_updated: 0,
-                })
-                .unwrap();
-        }
+    if world
+        .keys
+        .iter()
+        .any(|k| k.spec.parse::<KeySpec>().is_err())
+    {
+        return None;
     }
-    for grant in &world.grants {
-        let key = &world.keys[grant.key];
-        store
-            .create_grant(&GrantRecord {
-                grant_id: grant.id.clone(),
-                key_id: key.id.clone(),
-                name: grant.name.clone(),
-                creation_date: 0,
-                grantee: grant.grantee.clone(),
-                retiring_principal: grant.retiring_principal.clone(),
-                issuing_account: grant.issuing_account.clone(),
-                operations: grant.operations.clone(),
-                encryption_context_equals: grant.constraints.equals.clone(),
-                encryption_context_subset: grant.constraints.subset.clone(),
-                source_arn: grant.constraints.source_arn.clone(),
-            })
-            .unwrap();
-    }
+    let store = MemoryStore::new();
+    seed_world(&store, world, root, ENGINE_TIME).unwrap();
     Some(store)
 }
 

@@ -18,9 +18,11 @@ use kmsgov_core::store::MemoryStore;
 use kmsgov_core::{Config, Kms, ManualClock};
 use kmsgov_policy::Caller;
 use kmsgov_server::{Authentication, Server};
-use kmsgov_sigv4::{sign, RequestParts, SecretKey, SigningParams, Timestamp};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use wire::{exchange, raw_request, Reply};
+
+#[path = "support/wire.rs"]
+mod wire;
 
 /// 2026-01-01T00:00:00Z, the server's clock.
 const NOW: i64 = 1_767_225_600;
@@ -94,106 +96,6 @@ async fn sigv4_server() -> TestServer {
     start(Authentication::SigV4, None).await
 }
 
-/// A response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// The `__type` of an error body.
-    fn error(&self) -> String {
-        self.json()["__type"].as_str().unwrap_or("").to_owned()
-    }
-}
-
-/// Sends raw request bytes and reads the whole response (the request asks
-/// for `Connection: close`).
-async fn exchange(address: SocketAddr, raw: &[u8]) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    // The server may answer (and close) before the whole body is written.
-    let _ = stream.write_all(raw).await;
-    let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).await.unwrap();
-    parse_reply(&bytes)
-}
-
-fn parse_reply(bytes: &[u8]) -> Reply {
-    let split = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = std::str::from_utf8(&bytes[..split]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    let rest = &bytes[split + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    loop {
-        let end = bytes.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&bytes[..end]).unwrap().trim(), 16).unwrap();
-        bytes = &bytes[end + 2..];
-        if size == 0 {
-            return body;
-        }
-        body.extend_from_slice(&bytes[..size]);
-        bytes = &bytes[size + 2..];
-    }
-}
-
-/// An HTTP/1.1 request from its parts.
-fn raw_request(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
-    let mut raw = format!("{method} {path} HTTP/1.1\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("Connection: close\r\n\r\n");
-    let mut raw = raw.into_bytes();
-    raw.extend_from_slice(body);
-    raw
-}
-
 /// How to build a KMS request.
 struct Call<'a> {
     target: Option<&'a str>,
@@ -218,38 +120,14 @@ impl<'a> Call<'a> {
 
     /// The headers, signed over `self.body`.
     fn headers(&self, address: SocketAddr) -> Vec<(String, String)> {
-        let date = Timestamp::from_unix_seconds(self.time).to_string();
-        let mut headers = vec![
-            ("Host".to_owned(), address.to_string()),
-            ("X-Amz-Date".to_owned(), date),
-        ];
-        if let Some(t) = self.target {
-            headers.push(("X-Amz-Target".to_owned(), format!("TrentService.{t}")));
-        }
-        if let Some(c) = self.content_type {
-            headers.push(("Content-Type".to_owned(), c.to_owned()));
-        }
-        if let Some((id, secret)) = self.credentials {
-            let pairs: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            let request = RequestParts {
-                method: "POST",
-                path: "/",
-                query: "",
-                headers: &pairs,
-                body: self.body,
-            };
-            let secret = SecretKey::new(secret);
-            let authorization = sign(
-                &request,
-                &SigningParams::new(id, &secret, "us-east-1", "kms"),
-            )
-            .unwrap();
-            headers.push(("Authorization".to_owned(), authorization));
-        }
-        headers
+        wire::headers(
+            address,
+            self.target,
+            self.content_type,
+            self.body,
+            self.credentials,
+            self.time,
+        )
     }
 
     async fn send(&self, address: SocketAddr) -> Reply {
