@@ -113,10 +113,16 @@ impl Workspace {
 
     /// Starts `kmsgov serve` on this workspace.
     pub fn serve(&self) -> Kmsgov {
-        Kmsgov::start(
+        self.serve_with(&[])
+    }
+
+    /// Starts `kmsgov serve` on this workspace with more arguments.
+    pub fn serve_with(&self, extra: &[&str]) -> Kmsgov {
+        Kmsgov::start_with(
             &self.data_dir(),
             &self.world(),
             &self.dir.path().join("server.log"),
+            extra,
         )
     }
 }
@@ -131,6 +137,11 @@ pub struct Kmsgov {
 impl Kmsgov {
     /// Starts the server on a free port and waits until it answers `/health`.
     pub fn start(data_dir: &Path, world: &Path, log: &Path) -> Kmsgov {
+        Kmsgov::start_with(data_dir, world, log, &[])
+    }
+
+    /// [`Kmsgov::start`] with more arguments for `kmsgov serve`.
+    pub fn start_with(data_dir: &Path, world: &Path, log: &Path, extra: &[&str]) -> Kmsgov {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,6 +155,7 @@ impl Kmsgov {
             .arg(data_dir)
             .arg("--world")
             .arg(world)
+            .args(extra)
             .env("RUST_LOG", "info")
             .env_remove(ROOT_KEY_ENV)
             .stdin(Stdio::null())
