@@ -101,6 +101,14 @@ fn bad_arguments_are_refused() {
     let (id, secret, _) = user("admin");
     let output = bench("https://127.0.0.1:1", (id, secret), &[]);
     assert_eq!(output.status.code(), Some(2));
-    let output = bench("http://127.0.0.1:1", (id, secret), &["--clients", "0"]);
-    assert_eq!(output.status.code(), Some(2));
+    for bad in [
+        ["--clients", "0"],
+        ["--duration", "0"],
+        ["--duration", "-1"],
+        ["--duration", "NaN"],
+        ["--warmup", "1e300"],
+    ] {
+        let output = bench("http://127.0.0.1:1", (id, secret), &bad);
+        assert_eq!(output.status.code(), Some(2), "{bad:?}: {output:?}");
+    }
 }

@@ -62,7 +62,9 @@ async fn shutdown_finishes_the_requests_in_flight() {
         .split_once("finishing the requests in flight")
         .unwrap_or_else(|| panic!("no shutdown line in the log:\n{log}"));
     assert!(
-        after.lines().any(|l| l.contains("kms request") && l.contains("CreateKey")),
+        after
+            .lines()
+            .any(|l| l.contains("kms request") && l.contains("CreateKey")),
         "no request was in flight at the shutdown:\n{log}"
     );
 

@@ -91,6 +91,9 @@ pub(crate) struct Args {
     label: Option<String>,
 }
 
+/// The longest `--duration` or `--warmup` (a day).
+const MAX_SECONDS: u64 = 86_400;
+
 /// Exit codes: 0 when the run completed with at least one success (errors
 /// are in the output), 1 when setup failed or nothing succeeded, 2 for bad
 /// arguments.
@@ -102,8 +105,19 @@ pub(crate) fn run(args: &Args) -> u8 {
             return 2;
         }
     };
-    if args.clients == 0 || !(args.duration > 0.0) || !(args.warmup >= 0.0) {
-        err("kmsgov bench: --clients and --duration must be positive, --warmup not negative");
+    let seconds = |s: f64| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| d.as_secs() < MAX_SECONDS)
+    };
+    let (Some(duration), Some(warmup)) = (seconds(args.duration), seconds(args.warmup)) else {
+        err(&format!(
+            "kmsgov bench: --duration and --warmup must be seconds from 0 to {MAX_SECONDS}"
+        ));
+        return 2;
+    };
+    if args.clients == 0 || duration.is_zero() {
+        err("kmsgov bench: --clients and --duration must be positive");
         return 2;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -116,7 +130,7 @@ pub(crate) fn run(args: &Args) -> u8 {
             return 1;
         }
     };
-    match runtime.block_on(bench(args, target)) {
+    match runtime.block_on(bench(args, target, warmup, duration)) {
         Ok(report) => {
             let succeeded = report.get("requests").and_then(Value::as_u64).unwrap_or(0);
             out(&format!("{report}\n"));
@@ -428,11 +442,15 @@ fn error_type(status: u16, body: &[u8]) -> String {
         .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
-async fn bench(args: &Args, target: Target) -> Result<Value, String> {
+async fn bench(
+    args: &Args,
+    target: Target,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Value, String> {
     let body = prepare(args, &target).await?.to_string().into_bytes();
-    let start = Instant::now();
-    let measure_from = start + Duration::from_secs_f64(args.warmup);
-    let end = measure_from + Duration::from_secs_f64(args.duration);
+    let measure_from = Instant::now() + warmup;
+    let end = measure_from + duration;
     let mut tasks = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
         tasks.push(tokio::spawn(client(
