@@ -16,6 +16,7 @@ pub mod ciphertext;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod merkle;
 mod ops;
 pub mod root_key;
 pub mod service;
