@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod ciphertext;
 pub mod clock;
 pub mod crypto;

@@ -216,3 +216,54 @@ pub fn verify_consistency(
     }
     fr == *old_root && sr == *new_root && s == 0
 }
+
+/// The roots of the perfect subtrees that make up a tree, largest first:
+/// enough to add leaves and compute the tree head in O(log n) without the
+/// leaves themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactRange {
+    size: u64,
+    /// `(height, root)` of each perfect subtree, left to right.
+    nodes: Vec<(u32, Hash)>,
+}
+
+impl CompactRange {
+    /// The empty tree.
+    #[must_use]
+    pub fn new() -> CompactRange {
+        CompactRange::default()
+    }
+
+    /// The number of leaves.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Adds a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (0u32, leaf);
+        while let Some(&(height, left)) = self.nodes.last() {
+            if height != node.0 {
+                break;
+            }
+            self.nodes.pop();
+            node = (height + 1, node_hash(&left, &node.1));
+        }
+        self.nodes.push(node);
+        self.size += 1;
+    }
+
+    /// The tree head.
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.nodes.iter().rev();
+        let Some(&(_, mut acc)) = nodes.next() else {
+            return empty_root();
+        };
+        for (_, left) in nodes {
+            acc = node_hash(left, &acc);
+        }
+        acc
+    }
+}

@@ -25,6 +25,8 @@ pub enum RootKeyError {
     /// Wrapped material is malformed, was made under another root key, or
     /// belongs to another key or version.
     Unwrap,
+    /// Deriving a key from the root key failed.
+    Derive,
 }
 
 impl std::fmt::Display for RootKeyError {
@@ -33,6 +35,7 @@ impl std::fmt::Display for RootKeyError {
             RootKeyError::BadLength(n) => write!(f, "a root key is {ROOT_KEY_LEN} bytes, not {n}"),
             RootKeyError::Random => f.write_str("the random generator failed"),
             RootKeyError::Unwrap => f.write_str("key material does not unwrap under this root key"),
+            RootKeyError::Derive => f.write_str("deriving a key from the root key failed"),
         }
     }
 }
@@ -73,6 +76,27 @@ impl RootKey {
     /// The key bytes, for writing to the operator's key file. Handle with care.
     pub fn expose_bytes(&self) -> &[u8; ROOT_KEY_LEN] {
         &self.bytes
+    }
+
+    /// A 32-byte key for another purpose, derived from the root key with
+    /// HKDF-SHA-256 under `label` (each purpose its own label), so that the
+    /// root key alone is the secret to keep.
+    pub fn derive(&self, label: &str) -> Result<Zeroizing<[u8; 32]>, RootKeyError> {
+        use aws_lc_rs::hkdf::{Salt, HKDF_SHA256};
+        struct Len32;
+        impl aws_lc_rs::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let mut out = Zeroizing::new([0u8; 32]);
+        let info = [label.as_bytes()];
+        Salt::new(HKDF_SHA256, b"kmsgov/root-key/derive/v1")
+            .extract(self.bytes.as_ref())
+            .expand(&info, Len32)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .map_err(|_| RootKeyError::Derive)?;
+        Ok(out)
     }
 
     fn cipher(&self) -> Result<LessSafeKey, RootKeyError> {

@@ -33,6 +33,8 @@ use rustc_hash::FxHashMap as HashMap;
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
+use crate::audit::record::{Recorder, PRINCIPAL_KEY_LABEL};
+use crate::audit::AuditLog;
 use crate::clock::{iso8601, Clock};
 use crate::crypto::{KeyMaterial, KeySpec};
 use crate::error::{ErrorKind, KmsError};
@@ -190,6 +192,15 @@ pub struct Kms {
     writer: Mutex<()>,
     /// The earliest time anything falls due (deletion, rotation), Unix seconds.
     next_due: AtomicI64,
+    /// The audit log every request is written to, when there is one.
+    audit: Option<Audited>,
+}
+
+/// The audit log and what builds its entries.
+#[derive(Debug)]
+struct Audited {
+    log: AuditLog,
+    recorder: Recorder,
 }
 
 impl fmt::Debug for Kms {
@@ -220,6 +231,7 @@ impl Kms {
             }),
             writer: Mutex::new(()),
             next_due: AtomicI64::new(i64::MAX),
+            audit: None,
         };
         kms.load(config.directory)?;
         Ok(kms)
@@ -310,9 +322,75 @@ impl Kms {
         self.execute(request, Trace::Off).result
     }
 
+    /// Writes every request from now on to `log` before answering it; a
+    /// request whose entry cannot be written is answered with an internal
+    /// error instead of its result (fail closed).
+    ///
+    /// # Errors
+    ///
+    /// The audit key cannot be derived from the root key.
+    pub fn with_audit(mut self, log: AuditLog) -> Result<Kms, KmsError> {
+        let key = self
+            .root
+            .derive(PRINCIPAL_KEY_LABEL)
+            .map_err(|e| KmsError::internal(format!("the audit key: {e}")))?;
+        self.audit = Some(Audited {
+            log,
+            recorder: Recorder::new(&key),
+        });
+        Ok(self)
+    }
+
+    /// The audit log, when requests are written to one.
+    #[must_use]
+    pub fn audit_log(&self) -> Option<&AuditLog> {
+        self.audit.as_ref().map(|a| &a.log)
+    }
+
+    /// The keyed commitment an audit leaf holds for `arn` of `account`.
+    #[must_use]
+    pub fn principal_commitment(&self, account: &str, arn: &str) -> Option<[u8; 32]> {
+        self.audit
+            .as_ref()
+            .map(|a| a.recorder.principal_commit(account, arn))
+    }
+
     /// Runs a request and returns the decision with it (with its path when
     /// `trace` is [`Trace::Full`]).
     pub fn execute(&self, request: &Request<'_>, trace: Trace) -> Response {
+        let mut request_id = [0u8; 16];
+        if self.audit.is_some() {
+            // Only an audit leaf carries the id; a zero id is still unique
+            // by its position in the log.
+            let _ = aws_lc_rs::rand::fill(&mut request_id);
+        }
+        self.execute_as(request, trace, request_id)
+    }
+
+    /// [`Kms::execute`] with the caller's request id, which the audit leaf
+    /// records.
+    pub fn execute_as(
+        &self,
+        request: &Request<'_>,
+        trace: Trace,
+        request_id: [u8; 16],
+    ) -> Response {
+        let mut response = self.run(request, trace);
+        if let Some(audit) = &self.audit {
+            let entry =
+                audit
+                    .recorder
+                    .entry(request, &response, self.clock.now_millis(), request_id);
+            if let Err(e) = audit.log.append(entry) {
+                // Fail closed: nothing the request produced leaves (the
+                // output's secrets are zeroized as it drops).
+                response.result = Err(KmsError::internal(e.to_string()));
+            }
+        }
+        response
+    }
+
+    fn run(&self, request: &Request<'_>, trace: Trace) -> Response {
         let now_ms = self.clock.now_millis();
         let now = now_ms.div_euclid(1000);
         if now >= self.next_due.load(Ordering::Relaxed) {

@@ -288,3 +288,15 @@ fn every_consistency_proof_verifies_and_no_altered_one_does() {
         }
     }
 }
+
+#[test]
+fn a_compact_range_has_the_root_of_the_whole_tree() {
+    let all = leaves(70);
+    let mut range = kmsgov_core::merkle::CompactRange::new();
+    assert_eq!(range.root(), empty_root());
+    for n in 1..=70 {
+        range.push(all[n - 1]);
+        assert_eq!(range.size(), n as u64);
+        assert_eq!(range.root(), root(&all[..n]), "size {n}");
+    }
+}

@@ -21,12 +21,12 @@ use crate::{Authentication, Server};
 /// so that every answer, even to a wrong path or method, has the AWS shape
 /// and a request id.
 pub(crate) async fn dispatch(State(server): State<Arc<Server>>, request: Request) -> Response {
-    let request_id = protocol::new_request_id();
+    let (request_id, request_id_bytes) = protocol::new_request_id();
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let development = matches!(server.authentication, Authentication::Development { .. });
     match (path.as_str(), &method) {
-        ("/", &Method::POST) => kms_request(&server, request, &request_id).await,
+        ("/", &Method::POST) => kms_request(&server, request, &request_id, request_id_bytes).await,
         ("/", _) => {
             let mut response = ApiError::unknown_operation(StatusCode::METHOD_NOT_ALLOWED)
                 .into_response(&request_id);
@@ -52,7 +52,12 @@ pub(crate) async fn dispatch(State(server): State<Arc<Server>>, request: Request
 }
 
 /// `POST /`: a KMS API call.
-async fn kms_request(server: &Server, request: Request, request_id: &str) -> Response {
+async fn kms_request(
+    server: &Server,
+    request: Request,
+    request_id: &str,
+    request_id_bytes: [u8; 16],
+) -> Response {
     let started = Instant::now();
     let peer = request
         .extensions()
@@ -93,14 +98,21 @@ async fn kms_request(server: &Server, request: Request, request_id: &str) -> Res
             env.insert("aws:SourceIp", ip.to_string());
         }
         env.insert("aws:SecureTransport", "false");
-        execute(Arc::clone(&server.kms), caller, operation, input, env)
-            .await
-            .map_err(|e| {
-                if let Some(detail) = &e.detail {
-                    tracing::error!(request_id, error = e.name(), detail, "internal error");
-                }
-                ApiError::from_kms(&e)
-            })
+        execute(
+            Arc::clone(&server.kms),
+            caller,
+            operation,
+            input,
+            env,
+            request_id_bytes,
+        )
+        .await
+        .map_err(|e| {
+            if let Some(detail) = &e.detail {
+                tracing::error!(request_id, error = e.name(), detail, "internal error");
+            }
+            ApiError::from_kms(&e)
+        })
     }
     .await;
 
@@ -142,6 +154,7 @@ async fn execute(
     operation: Operation,
     input: Value,
     env: Environment<'static>,
+    request_id: [u8; 16],
 ) -> Result<Output, KmsError> {
     let run = move || {
         let request = kmsgov_core::Request {
@@ -150,7 +163,7 @@ async fn execute(
             input: &input,
             env: &env,
         };
-        kms.execute(&request, Trace::Off).result
+        kms.execute_as(&request, Trace::Off, request_id).result
     };
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);

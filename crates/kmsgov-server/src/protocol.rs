@@ -155,8 +155,8 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     }
 }
 
-/// A new request id: a random UUID (version 4).
-pub(crate) fn new_request_id() -> String {
+/// A new request id: a random UUID (version 4), as text and as its bytes.
+pub(crate) fn new_request_id() -> (String, [u8; 16]) {
     let mut b = [0u8; 16];
     match kmsgov_core::crypto::random_bytes(16) {
         Ok(bytes) => b.copy_from_slice(bytes.expose()),
@@ -186,7 +186,7 @@ pub(crate) fn new_request_id() -> String {
         }
         s.push_str(&format!("{byte:02x}"));
     }
-    s
+    (s, b)
 }
 
 #[cfg(test)]
@@ -195,9 +195,11 @@ mod tests {
 
     #[test]
     fn request_ids_are_version_4_uuids() {
-        let a = new_request_id();
-        let b = new_request_id();
+        let (a, a_bytes) = new_request_id();
+        let (b, _) = new_request_id();
         assert_ne!(a, b);
+        let hex: String = a_bytes.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(a.replace('-', ""), hex);
         assert_eq!(a.len(), 36);
         let groups: Vec<&str> = a.split('-').collect();
         assert_eq!(

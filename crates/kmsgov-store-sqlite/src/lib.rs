@@ -13,6 +13,10 @@
 
 #![warn(missing_docs)]
 
+mod audit;
+
+pub use audit::SqliteAuditSink;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -66,7 +70,7 @@ impl SqliteStore {
             idle: Mutex::new(Vec::new()),
         };
         let mut conn = store.connect()?;
-        migrate(&mut conn)?;
+        migrate(&mut conn, MIGRATIONS)?;
         store.release(conn);
         Ok(store)
     }
@@ -127,7 +131,8 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// Runs the `migrations` the database has not run yet, in one transaction.
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(map_err)?;
@@ -136,13 +141,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .map_err(map_err)?;
     let current = usize::try_from(current)
         .map_err(|_| StoreError::Corrupt(format!("schema version {current}")))?;
-    if current > MIGRATIONS.len() {
+    if current > migrations.len() {
         return Err(StoreError::Corrupt(format!(
             "the database has schema version {current}, newer than this release ({})",
-            MIGRATIONS.len()
+            migrations.len()
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (i, sql) in migrations.iter().enumerate().skip(current) {
         tx.execute_batch(sql).map_err(map_err)?;
         tx.pragma_update(None, "user_version", i + 1)
             .map_err(map_err)?;

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use kmsgov_authz::{Scenario, World};
+use kmsgov_core::audit::AuditLog;
 use kmsgov_core::root_key::{RootKey, ROOT_KEY_LEN};
 use kmsgov_core::{Config, Kms, SystemClock};
 use kmsgov_policy::Caller;
 use kmsgov_server::{Authentication, Server};
-use kmsgov_store_sqlite::SqliteStore;
+use kmsgov_store_sqlite::{SqliteAuditSink, SqliteStore};
 
 use super::{err, out};
 
@@ -51,11 +52,17 @@ pub(crate) struct Args {
     /// wipes all state. Never for real keys.
     #[arg(long)]
     dev: bool,
+    /// Do not write the audit log (`<data-dir>/audit.db`). For measuring
+    /// its cost only: without it, requests leave no tamper-evident record.
+    #[arg(long)]
+    no_audit: bool,
     /// Log format on stderr: `text` or `json` (filter with RUST_LOG).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 }
 
+/// The audit database in the data directory.
+pub(crate) const AUDIT_DB: &str = "audit.db";
 /// The account of the default world (without `--world`).
 const DEFAULT_ACCOUNT: &str = "000000000000";
 /// The administrator of the default world.
@@ -139,6 +146,8 @@ fn start(args: &Args) -> Result<(), String> {
         })?;
     let db = data_dir.join("kmsgov.db");
     let root_key = root_key(args, &db)?;
+    let signer = kmsgov_core::audit::checkpoint_signer(&root_key, &region)
+        .map_err(|e| format!("the audit log: {e}"))?;
     let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
     let kms = Kms::open(Config {
         region: region.clone(),
@@ -151,6 +160,46 @@ fn start(args: &Args) -> Result<(), String> {
         Some(detail) => format!("cannot open the service: {detail} (is this the right root key?)"),
         None => format!("cannot open the service: {e}"),
     })?;
+    let (kms, audit_note) = if args.no_audit {
+        tracing::warn!("the audit log is off (--no-audit): requests leave no record");
+        (kms, "audit log off (--no-audit)".to_owned())
+    } else {
+        let path = data_dir.join(AUDIT_DB);
+        let note = format!(
+            "audit log in {}, checkpoint key {}",
+            path.display(),
+            signer.verifier_key()
+        );
+        let sink = SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let log = AuditLog::open(Arc::new(sink), signer)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let kms = kms
+            .with_audit(log)
+            .map_err(|e| format!("the audit log: {e}"))?;
+        (kms, note)
+    };
+    serve_kms(
+        args,
+        kms,
+        &region,
+        authentication,
+        &principals,
+        credentials.as_ref(),
+        &audit_note,
+    )
+}
+
+/// Serves `kms` until a shutdown signal.
+fn serve_kms(
+    args: &Args,
+    kms: Kms,
+    region: &str,
+    authentication: Authentication,
+    principals: &[(String, Vec<String>)],
+    credentials: Option<&(String, String)>,
+    audit_note: &str,
+) -> Result<(), String> {
+    let data_dir = &args.data_dir;
     let kms = Arc::new(kms);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -166,11 +215,12 @@ fn start(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         out(&banner(
             address,
-            &region,
+            region,
             data_dir,
             args.dev,
-            credentials.as_ref(),
-            &principals,
+            credentials,
+            principals,
+            audit_note,
         ));
         if args.dev {
             tracing::warn!(
@@ -332,11 +382,12 @@ fn banner(
     dev: bool,
     credentials: Option<&(String, String)>,
     principals: &[(String, Vec<String>)],
+    audit_note: &str,
 ) -> String {
     let mut s = String::new();
     let url = format!("http://{address}");
     s.push_str(&format!(
-        "kmsgov listening on {url} (region {region}, data in {})\n",
+        "kmsgov listening on {url} (region {region}, data in {})\n{audit_note}\n",
         data_dir.display()
     ));
     if dev {
