@@ -22,6 +22,7 @@
 pub mod checkpoint;
 pub mod leaf;
 pub(crate) mod record;
+pub mod verify;
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
