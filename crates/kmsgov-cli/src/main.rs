@@ -28,6 +28,10 @@ enum Command {
     /// Drives a KMS endpoint with signed requests from concurrent clients
     /// and prints requests/s, latency percentiles and errors as one JSON line.
     Bench(command::bench::Args),
+    /// The audit log of a data directory: verify it, save its checkpoint,
+    /// list its decisions.
+    #[command(subcommand)]
+    Audit(command::audit::Command),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => command::policy::run(&cmd),
         Command::Serve(args) => command::serve::run(&args),
         Command::Bench(args) => command::bench::run(&args),
+        Command::Audit(cmd) => command::audit::run(&cmd),
     };
     ExitCode::from(code)
 }

@@ -310,16 +310,8 @@ fn generate_credentials() -> Result<(String, String), String> {
 /// The root key: `--root-key-file`, else `KMSGOV_ROOT_KEY`, else
 /// `<data-dir>/root.key`, created on first start.
 fn root_key(args: &Args, db: &Path) -> Result<RootKey, String> {
-    if let Some(path) = &args.root_key_file {
-        return read_root_key_file(path);
-    }
-    if let Ok(text) = std::env::var(ROOT_KEY_ENV) {
-        let bytes = zeroize::Zeroizing::new(
-            base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .map_err(|_| format!("{ROOT_KEY_ENV}: not base64"))?,
-        );
-        return RootKey::from_bytes(&bytes).map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
+    if let Some(key) = supplied_root_key(args.root_key_file.as_deref())? {
+        return Ok(key);
     }
     let path = args.data_dir.join("root.key");
     match std::fs::symlink_metadata(&path) {
@@ -336,6 +328,34 @@ fn root_key(args: &Args, db: &Path) -> Result<RootKey, String> {
             create_root_key_file(&path)
         }
         Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The root key the operator supplied: `--root-key-file`, else
+/// `KMSGOV_ROOT_KEY`; `None` when neither is given.
+fn supplied_root_key(file: Option<&Path>) -> Result<Option<RootKey>, String> {
+    if let Some(path) = file {
+        return read_root_key_file(path).map(Some);
+    }
+    if let Ok(text) = std::env::var(ROOT_KEY_ENV) {
+        let bytes = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|_| format!("{ROOT_KEY_ENV}: not base64"))?,
+        );
+        return RootKey::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{ROOT_KEY_ENV}: {e}"));
+    }
+    Ok(None)
+}
+
+/// The root key of an existing data directory, as `kmsgov serve` finds it
+/// (never created).
+pub(crate) fn existing_root_key(data_dir: &Path, file: Option<&Path>) -> Result<RootKey, String> {
+    match supplied_root_key(file)? {
+        Some(key) => Ok(key),
+        None => read_root_key_file(&data_dir.join("root.key")),
     }
 }
 

@@ -1,0 +1,202 @@
+//! `kmsgov audit`: the audit log of a data directory, offline.
+//!
+//! - `verify` recomputes the tree from every entry, checks every stored
+//!   checkpoint's signature and root, each leaf against its detail record,
+//!   and, given a checkpoint saved earlier, that the log still extends it.
+//! - `checkpoint` prints the latest signed checkpoint, to save.
+//! - `verifier-key` prints the key that signs checkpoints, to pin.
+//! - `show` lists the decisions for people.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use kmsgov_core::audit::leaf::operation_of;
+use kmsgov_core::audit::verify::verify;
+use kmsgov_core::audit::{checkpoint_signer, AuditSink, Leaf, Verifier};
+use kmsgov_core::clock::iso8601;
+use kmsgov_store_sqlite::SqliteAuditSink;
+use serde_json::{json, Value};
+
+use super::serve::{existing_root_key, AUDIT_DB};
+use super::{err, out};
+
+/// `kmsgov audit …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Checks the whole log; exit 0 when it is intact, 1 when not.
+    Verify(VerifyArgs),
+    /// Prints the latest signed checkpoint (save it to check the log later).
+    Checkpoint(Location),
+    /// Prints the verifier key of the checkpoints (derived from the root key).
+    VerifierKey(KeyArgs),
+    /// Lists the decisions in the log.
+    Show(ShowArgs),
+}
+
+/// Where the log is.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Location {
+    /// The data directory of `kmsgov serve`.
+    #[arg(long, default_value = "./kmsgov-data")]
+    data_dir: PathBuf,
+}
+
+/// How to find the checkpoint key.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeyArgs {
+    #[command(flatten)]
+    location: Location,
+    /// The Region the server answered for (it names the log).
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// The root key file, when not `<data-dir>/root.key` (or set
+    /// `KMSGOV_ROOT_KEY`).
+    #[arg(long)]
+    root_key_file: Option<PathBuf>,
+}
+
+/// Arguments of `kmsgov audit verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    /// A checkpoint saved earlier: the log must still extend it.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// The pinned verifier key (`name+id+key`); without it the key is
+    /// derived from the root key.
+    #[arg(long)]
+    verifier_key: Option<String>,
+}
+
+/// Arguments of `kmsgov audit show`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    location: Location,
+    /// Only the last N entries.
+    #[arg(long)]
+    last: Option<u64>,
+    /// `text` or `json` (one object per line).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+/// Exit codes: 0 done (for `verify`: intact), 1 the log is not intact, 2 an
+/// error (no log, no key, bad arguments).
+pub(crate) fn run(command: &Command) -> u8 {
+    let result = match command {
+        Command::Verify(args) => run_verify(args),
+        Command::Checkpoint(location) => open(&location.data_dir).and_then(|sink| {
+            let stored = sink.checkpoints().map_err(|e| e.to_string())?;
+            let (_, note) = stored.last().ok_or("the audit log is empty")?;
+            out(note);
+            Ok(0)
+        }),
+        Command::VerifierKey(args) => signer_key(args).map(|key| {
+            out(&format!("{key}\n"));
+            0
+        }),
+        Command::Show(args) => run_show(args),
+    };
+    result.unwrap_or_else(|e| {
+        err(&format!("kmsgov audit: {e}"));
+        2
+    })
+}
+
+fn open(data_dir: &Path) -> Result<SqliteAuditSink, String> {
+    let path = data_dir.join(AUDIT_DB);
+    if !path.exists() {
+        return Err(format!("{}: no audit log", path.display()));
+    }
+    SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn signer_key(args: &KeyArgs) -> Result<String, String> {
+    let root = existing_root_key(&args.location.data_dir, args.root_key_file.as_deref())?;
+    let signer = checkpoint_signer(&root, &args.region).map_err(|e| e.to_string())?;
+    Ok(signer.verifier_key())
+}
+
+fn run_verify(args: &VerifyArgs) -> Result<u8, String> {
+    let key = match &args.verifier_key {
+        Some(k) => k.clone(),
+        None => signer_key(&args.key)?,
+    };
+    let verifier = Verifier::parse(&key).map_err(|e| format!("--verifier-key: {e}"))?;
+    let saved = match &args.checkpoint {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let sink = open(&args.key.location.data_dir)?;
+    let report = verify(&sink, &verifier, saved.as_deref()).map_err(|e| e.to_string())?;
+    let root = base64::engine::general_purpose::STANDARD.encode(report.root);
+    if report.ok() {
+        out(&format!(
+            "ok: {} entries, root {root}, {} signed checkpoints checked{}\n",
+            report.size,
+            report.checkpoints,
+            if saved.is_some() {
+                ", and the log extends the saved checkpoint"
+            } else {
+                ""
+            }
+        ));
+        Ok(0)
+    } else {
+        let mut text = format!(
+            "NOT INTACT: {} entries, {} problems; the first:\n",
+            report.size,
+            report.problems.len()
+        );
+        for p in &report.problems {
+            text.push_str(&format!("  {p}\n"));
+        }
+        out(&text);
+        Ok(1)
+    }
+}
+
+fn run_show(args: &ShowArgs) -> Result<u8, String> {
+    let sink = open(&args.location.data_dir)?;
+    let size = sink.size().map_err(|e| e.to_string())?;
+    let from = args.last.map_or(0, |n| size.saturating_sub(n));
+    let entries = sink.read(from, size).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let seq = from + i as u64;
+        let detail: Value = serde_json::from_slice(&entry.detail).unwrap_or(Value::Null);
+        let line = match Leaf::decode(&entry.leaf) {
+            Ok(leaf) => {
+                let op = operation_of(leaf.op).map_or("?", |o| o.name());
+                let time = iso8601(i64::try_from(leaf.time_ms / 1000).unwrap_or(0));
+                let principal = detail["principal"].as_str().unwrap_or("?");
+                let error = detail["error"].as_str().unwrap_or("");
+                if args.format == "json" {
+                    json!({
+                        "seq": seq, "time": time, "operation": op,
+                        "decision": format!("{:?}", leaf.verdict),
+                        "reason": format!("{:?}", leaf.reason),
+                        "principal": principal, "error": error,
+                        "message": detail["message"],
+                    })
+                    .to_string()
+                } else {
+                    format!(
+                        "{seq:>8} {time} {op:<24} {:<5} {:<16} {principal} {error}",
+                        format!("{:?}", leaf.verdict),
+                        format!("{:?}", leaf.reason)
+                    )
+                }
+            }
+            Err(e) => format!("{seq:>8} unreadable leaf: {e}"),
+        };
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    out(&text);
+    Ok(0)
+}
