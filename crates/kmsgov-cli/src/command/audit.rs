@@ -173,15 +173,16 @@ fn run_show(args: &ShowArgs) -> Result<u8, String> {
             Ok(leaf) => {
                 let op = operation_of(leaf.op).map_or("?", |o| o.name());
                 let time = iso8601(i64::try_from(leaf.time_ms / 1000).unwrap_or(0));
-                let principal = detail["principal"].as_str().unwrap_or("?");
-                let error = detail["error"].as_str().unwrap_or("");
+                let member = |name: &str| detail.get(name).and_then(Value::as_str).unwrap_or("");
+                let principal = member("principal");
+                let error = member("error");
                 if args.format == "json" {
                     json!({
                         "seq": seq, "time": time, "operation": op,
                         "decision": format!("{:?}", leaf.verdict),
                         "reason": format!("{:?}", leaf.reason),
                         "principal": principal, "error": error,
-                        "message": detail["message"],
+                        "message": member("message"),
                     })
                     .to_string()
                 } else {
