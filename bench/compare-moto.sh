@@ -2,9 +2,11 @@
 # kmsgov and moto side by side, in one run, with the same load client.
 #
 # Starts `kmsgov serve` (release build, embedded SQLite store, SigV4 checked,
-# every request authorized) and moto's server (`python -m moto.server`,
-# installed from PyPI when missing), drives each with `kmsgov bench`, and
-# prints each result line and then one summary line with the ratio.
+# every request authorized and written to the durable audit log), the same
+# server with `--no-audit` on another data directory, and moto's server
+# (`python -m moto.server`, installed from PyPI when missing); drives each
+# with `kmsgov bench`, one after the other; prints each result line, then
+# one summary line: kmsgov against moto, and the audit log's cost.
 #
 # Environment: OP (Encrypt), CLIENTS (16), DURATION seconds (10), WARMUP
 # seconds (2), BYTES plaintext size (100).
@@ -68,6 +70,12 @@ RUST_LOG=warn "$kmsgov" serve --listen "127.0.0.1:$kmsgov_port" --data-dir "$wor
 pids+=($!)
 wait_for "http://127.0.0.1:$kmsgov_port/health"
 
+plain_port=$(free_port)
+RUST_LOG=warn "$kmsgov" serve --listen "127.0.0.1:$plain_port" --data-dir "$work/data-no-audit" \
+    --world "$work/world.json" --no-audit >"$work/plain.out" 2>"$work/plain.log" &
+pids+=($!)
+wait_for "http://127.0.0.1:$plain_port/health"
+
 moto_port=$(free_port)
 "$python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
@@ -82,16 +90,21 @@ run() {
 
 kmsgov_line=$(run kmsgov "$kmsgov_port")
 echo "$kmsgov_line"
+plain_line=$(run kmsgov-no-audit "$plain_port")
+echo "$plain_line"
 moto_line=$(run moto "$moto_port")
 echo "$moto_line"
 
-"$python" - "$kmsgov_line" "$moto_line" <<'PY'
+"$python" - "$kmsgov_line" "$plain_line" "$moto_line" <<'PY'
 import json, sys
-k, m = (json.loads(a) for a in sys.argv[1:3])
+k, p, m = (json.loads(a) for a in sys.argv[1:4])
+ratio = lambda a, b: round(a / b, 2) if b else None
 print(json.dumps({
     "op": k["op"], "clients": k["clients"],
     "kmsgov_requests_per_s": k["requests_per_s"], "kmsgov_p99_ms": k["p99_ms"], "kmsgov_errors": k["errors"],
+    "kmsgov_no_audit_requests_per_s": p["requests_per_s"], "kmsgov_no_audit_p99_ms": p["p99_ms"],
     "moto_requests_per_s": m["requests_per_s"], "moto_p99_ms": m["p99_ms"], "moto_errors": m["errors"],
-    "ratio": round(k["requests_per_s"] / m["requests_per_s"], 1) if m["requests_per_s"] else None,
+    "kmsgov_over_moto": ratio(k["requests_per_s"], m["requests_per_s"]),
+    "audit_on_over_off": ratio(k["requests_per_s"], p["requests_per_s"]),
 }))
 PY

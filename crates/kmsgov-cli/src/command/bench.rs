@@ -285,13 +285,10 @@ impl Connection {
     }
 }
 
-/// A call whose answer must be a success: its JSON body.
-async fn call_ok(
-    connection: &mut Connection,
-    target: &Target,
-    operation: &str,
-    body: &Value,
-) -> Result<Value, String> {
+/// A call on a connection of its own whose answer must be a success: its
+/// JSON body.
+async fn call_ok(target: &Target, operation: &str, body: &Value) -> Result<Value, String> {
+    let mut connection = Connection::open(target).await?;
     let request = target.request(operation, body.to_string().as_bytes())?;
     let (status, bytes, _) = connection.call(request).await?;
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -307,12 +304,10 @@ async fn call_ok(
 
 /// Creates what the run needs and returns the body every request sends.
 async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
-    let mut connection = Connection::open(target).await?;
     let key_id = match &args.key_id {
         Some(id) => id.clone(),
         None => {
             let created = call_ok(
-                &mut connection,
                 target,
                 "CreateKey",
                 &json!({"Description": "kmsgov bench"}),
@@ -332,7 +327,6 @@ async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
         BenchOp::GenerateDataKey => json!({"KeyId": key_id, "KeySpec": "AES_256"}),
         BenchOp::Decrypt => {
             let encrypted = call_ok(
-                &mut connection,
                 target,
                 "Encrypt",
                 &json!({"KeyId": key_id, "Plaintext": plaintext}),
