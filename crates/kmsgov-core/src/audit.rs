@@ -24,7 +24,10 @@ pub mod leaf;
 pub(crate) mod record;
 pub mod verify;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 
 use crate::merkle::{self, Hash};
@@ -185,7 +188,71 @@ pub struct Head {
     pub checkpoint: String,
 }
 
-type Slot = Arc<OnceLock<Result<u64, AuditError>>>;
+/// Where the writer puts the outcome of one entry, and whom it wakes.
+#[derive(Debug, Default)]
+struct SlotInner {
+    result: OnceLock<Result<u64, AuditError>>,
+    /// The task awaiting the outcome, when it is awaited asynchronously.
+    waker: Mutex<Option<Waker>>,
+}
+
+type Slot = Arc<SlotInner>;
+
+impl SlotInner {
+    fn complete(&self, result: Result<u64, AuditError>) {
+        let _ = self.result.set(result);
+        if let Some(waker) = lock(&self.waker).take() {
+            waker.wake();
+        }
+    }
+}
+
+/// An entry handed to the log: wait for it ([`AuditTicket::wait`]) or
+/// await it (it is a [`Future`]) to learn its sequence number once it is
+/// durable, or the error that kept it from being written.
+#[derive(Debug)]
+pub struct AuditTicket {
+    slot: Slot,
+    shared: Arc<Shared>,
+}
+
+impl AuditTicket {
+    /// Blocks until the entry is durable (or failed).
+    ///
+    /// # Errors
+    ///
+    /// The batch holding the entry could not be written.
+    pub fn wait(self) -> Result<u64, AuditError> {
+        let mut queue = lock(&self.shared.queue);
+        loop {
+            if let Some(result) = self.slot.result.get() {
+                return result.clone();
+            }
+            queue = self
+                .shared
+                .done
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+impl Future for AuditTicket {
+    type Output = Result<u64, AuditError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(result) = self.slot.result.get() {
+            return Poll::Ready(result.clone());
+        }
+        *lock(&self.slot.waker) = Some(cx.waker().clone());
+        // The writer may have completed the slot between the first look
+        // and storing the waker; it then found no waker to wake.
+        match self.slot.result.get() {
+            Some(result) => Poll::Ready(result.clone()),
+            None => Poll::Pending,
+        }
+    }
+}
 
 #[derive(Debug)]
 struct Queue {
@@ -319,22 +386,23 @@ impl AuditLog {
     ///
     /// The batch holding the entry could not be written.
     pub fn append(&self, entry: AuditEntry) -> Result<u64, AuditError> {
-        let slot: Slot = Arc::new(OnceLock::new());
+        self.submit(entry).wait()
+    }
+
+    /// Hands an entry to the writer without waiting: the ticket tells when
+    /// it is durable.
+    pub fn submit(&self, entry: AuditEntry) -> AuditTicket {
+        let slot: Slot = Arc::new(SlotInner::default());
         let mut queue = lock(&self.shared.queue);
         if queue.shutdown {
-            return Err(AuditError("the audit log is closed".into()));
+            slot.complete(Err(AuditError("the audit log is closed".into())));
+        } else {
+            queue.pending.push((entry, Arc::clone(&slot)));
+            self.shared.work.notify_one();
         }
-        queue.pending.push((entry, Arc::clone(&slot)));
-        self.shared.work.notify_one();
-        loop {
-            if let Some(result) = slot.get() {
-                return result.clone();
-            }
-            queue = self
-                .shared
-                .done
-                .wait(queue)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        AuditTicket {
+            slot,
+            shared: Arc::clone(&self.shared),
         }
     }
 
@@ -407,13 +475,13 @@ fn write_loop(
                     checkpoint: note,
                 };
                 for (i, slot) in slots.iter().enumerate() {
-                    let _ = slot.set(Ok(first + i as u64));
+                    slot.complete(Ok(first + i as u64));
                 }
             }
             Err(e) => {
                 let error = AuditError(e.to_string());
                 for slot in &slots {
-                    let _ = slot.set(Err(error.clone()));
+                    slot.complete(Err(error.clone()));
                 }
             }
         }

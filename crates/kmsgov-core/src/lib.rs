@@ -25,4 +25,4 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ErrorKind, KmsError};
-pub use service::{Config, Kms, Output, Request, Response};
+pub use service::{Config, Kms, Output, PendingResponse, Request, Response};

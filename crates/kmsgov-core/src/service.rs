@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
 use crate::audit::record::{Recorder, PRINCIPAL_KEY_LABEL};
-use crate::audit::AuditLog;
+use crate::audit::{AuditError, AuditLog, AuditTicket};
 use crate::clock::{iso8601, Clock};
 use crate::crypto::{KeyMaterial, KeySpec};
 use crate::error::{ErrorKind, KmsError};
@@ -81,6 +81,47 @@ pub struct Response {
     /// The authorization decision; `None` when the request failed before it
     /// (an unreadable ciphertext blob, say).
     pub decision: Option<Decision>,
+}
+
+/// A response whose audit entry may not be durable yet.
+#[derive(Debug)]
+#[must_use = "the response is released by wait or finish"]
+pub struct PendingResponse {
+    response: Response,
+    ticket: Option<AuditTicket>,
+}
+
+impl PendingResponse {
+    /// Blocks until the audit entry is durable, then gives the response;
+    /// when the entry could not be written, the result is an internal
+    /// error instead (fail closed: the output's secrets are zeroized as it
+    /// drops).
+    pub fn wait(self) -> Response {
+        let PendingResponse { response, ticket } = self;
+        match ticket {
+            Some(t) => fail_closed(response, t.wait()),
+            None => response,
+        }
+    }
+
+    /// [`PendingResponse::wait`] for asynchronous callers.
+    pub async fn finish(self) -> Response {
+        let PendingResponse { response, ticket } = self;
+        match ticket {
+            Some(t) => {
+                let outcome = t.await;
+                fail_closed(response, outcome)
+            }
+            None => response,
+        }
+    }
+}
+
+fn fail_closed(mut response: Response, audited: Result<u64, AuditError>) -> Response {
+    if let Err(e) = audited {
+        response.result = Err(KmsError::internal(e.to_string()));
+    }
+    response
 }
 
 /// A response body. Members that carry secrets (`Plaintext`,
@@ -375,19 +416,29 @@ impl Kms {
         trace: Trace,
         request_id: [u8; 16],
     ) -> Response {
-        let mut response = self.run(request, trace);
-        if let Some(audit) = &self.audit {
+        self.execute_deferred(request, trace, request_id).wait()
+    }
+
+    /// Runs a request and hands its audit entry to the log without waiting
+    /// for it to be durable: the response is released only through
+    /// [`PendingResponse::wait`] or [`PendingResponse::finish`], which wait
+    /// for the entry. A server awaits `finish`, so that no thread blocks
+    /// while the log commits.
+    pub fn execute_deferred(
+        &self,
+        request: &Request<'_>,
+        trace: Trace,
+        request_id: [u8; 16],
+    ) -> PendingResponse {
+        let response = self.run(request, trace);
+        let ticket = self.audit.as_ref().map(|audit| {
             let entry =
                 audit
                     .recorder
                     .entry(request, &response, self.clock.now_millis(), request_id);
-            if let Err(e) = audit.log.append(entry) {
-                // Fail closed: nothing the request produced leaves (the
-                // output's secrets are zeroized as it drops).
-                response.result = Err(KmsError::internal(e.to_string()));
-            }
-        }
-        response
+            audit.log.submit(entry)
+        });
+        PendingResponse { response, ticket }
     }
 
     fn run(&self, request: &Request<'_>, trace: Trace) -> Response {

@@ -163,17 +163,23 @@ async fn execute(
             input: &input,
             env: &env,
         };
-        kms.execute_as(&request, Trace::Off, request_id).result
+        kms.execute_deferred(&request, Trace::Off, request_id)
     };
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi_thread {
+    let pending = if multi_thread {
         tokio::task::block_in_place(run)
     } else {
-        tokio::task::spawn_blocking(run)
-            .await
-            .unwrap_or_else(|e| Err(KmsError::internal(format!("the request task failed: {e}"))))
-    }
+        match tokio::task::spawn_blocking(run).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                return Err(KmsError::internal(format!("the request task failed: {e}")));
+            }
+        }
+    };
+    // The audit entry is committed by the log's writer; waiting for it here
+    // holds no thread.
+    pending.finish().await.result
 }
 
 /// Reads the body, refusing one over `limit` bytes (by its declared length

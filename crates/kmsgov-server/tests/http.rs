@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kmsgov_authz::Scenario;
+use kmsgov_core::audit::{checkpoint_signer, AuditLog, AuditSink, Leaf, MemoryAuditSink};
 use kmsgov_core::root_key::RootKey;
 use kmsgov_core::store::MemoryStore;
 use kmsgov_core::{Config, Kms, ManualClock};
@@ -642,4 +643,74 @@ async fn calls_also_run_on_a_current_thread_runtime() {
     assert_eq!(created.status, 200);
     let listed = call(server.address, "ListKeys", json!({})).await;
     assert_eq!(listed.json()["Keys"].as_array().unwrap().len(), 1);
+}
+
+/// A server whose service writes an audit log that a test can break.
+async fn audited_server() -> (SocketAddr, Arc<MemoryAuditSink>, Arc<Kms>) {
+    let root = RootKey::from_bytes(&[3u8; 32]).unwrap();
+    let sink = Arc::new(MemoryAuditSink::new());
+    let log = AuditLog::open(
+        sink.clone() as Arc<dyn AuditSink>,
+        checkpoint_signer(&root, "us-east-1").unwrap(),
+    )
+    .unwrap();
+    let kms = Arc::new(
+        Kms::open(Config {
+            region: "us-east-1".into(),
+            store: Arc::new(MemoryStore::new()),
+            root_key: root,
+            clock: Arc::new(ManualClock::at(NOW)),
+            directory: Scenario::parse(WORLD).unwrap().world,
+        })
+        .unwrap()
+        .with_audit(log)
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::new(Arc::clone(&kms), Authentication::SigV4)
+            .serve(listener, std::future::pending()),
+    );
+    (address, sink, kms)
+}
+
+/// Every answered call is in the audit log before its answer; when the log
+/// cannot be written, the call fails closed with a 500 and no plaintext.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_are_audited_before_they_are_answered() {
+    let (address, sink, kms) = audited_server().await;
+    let created = call(address, "CreateKey", json!({})).await;
+    assert_eq!(created.status, 200);
+    let key = created.json()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let encrypted = call(
+        address,
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": "c2VjcmV0"}),
+    )
+    .await;
+    let blob = encrypted.json()["CiphertextBlob"].clone();
+    assert_eq!(sink.size().unwrap(), 2);
+    // The leaf carries the request id the client got.
+    let request_id = encrypted
+        .header("x-amzn-requestid")
+        .unwrap()
+        .replace('-', "");
+    let leaf = Leaf::decode(&sink.read(1, 2).unwrap()[0].leaf).unwrap();
+    let leaf_id: String = leaf.request_id.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(leaf_id, request_id);
+
+    sink.set_broken(true);
+    let refused = call(address, "Decrypt", json!({"CiphertextBlob": blob})).await;
+    assert_error(&refused, 500, "KMSInternalException");
+    assert!(!String::from_utf8_lossy(&refused.body).contains("c2VjcmV0"));
+    assert_eq!(sink.size().unwrap(), 2);
+    sink.set_broken(false);
+    let decrypted = call(address, "Decrypt", json!({"CiphertextBlob": blob})).await;
+    assert_eq!(decrypted.json()["Plaintext"], "c2VjcmV0");
+    assert_eq!(sink.size().unwrap(), 3);
+    assert_eq!(kms.audit_log().unwrap().head().size, 3);
 }

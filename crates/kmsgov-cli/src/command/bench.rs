@@ -307,12 +307,8 @@ async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
     let key_id = match &args.key_id {
         Some(id) => id.clone(),
         None => {
-            let created = call_ok(
-                target,
-                "CreateKey",
-                &json!({"Description": "kmsgov bench"}),
-            )
-            .await?;
+            let created =
+                call_ok(target, "CreateKey", &json!({"Description": "kmsgov bench"})).await?;
             created
                 .pointer("/KeyMetadata/KeyId")
                 .and_then(Value::as_str)
