@@ -470,10 +470,15 @@ impl Loader {
         let mut access_keys = Vec::new();
         for (i, k) in self.array(obj, at, "access_keys")?.iter().enumerate() {
             let kat = format!("{at}/access_keys/{i}");
-            let ko = self.object(k, &kat, &["id", "secret"])?;
+            let ko = self.object(k, &kat, &["id", "secret", "session_token"])?;
+            let session_token = match ko.get("session_token") {
+                None => None,
+                Some(_) => Some(self.required(ko, &kat, "session_token")?.to_owned()),
+            };
             access_keys.push(AccessKey {
                 id: self.required(ko, &kat, "id")?.to_owned(),
                 secret: self.required(ko, &kat, "secret")?.to_owned(),
+                session_token,
             });
         }
         Ok(Principal {

@@ -33,12 +33,15 @@ pub struct Account {
 }
 
 /// Credentials that sign as a principal (used by the server).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct AccessKey {
     /// The access key id.
     pub id: String,
     /// The secret access key.
     pub secret: String,
+    /// For temporary credentials (a role session's), the session token
+    /// every request must carry in `X-Amz-Security-Token`.
+    pub session_token: Option<String>,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -46,6 +49,10 @@ impl std::fmt::Debug for AccessKey {
         f.debug_struct("AccessKey")
             .field("id", &self.id)
             .field("secret", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kmsgov_authz::{
-    decide, key_policy_options, Call, Decision, Environment, Grant, GrantConstraints, Key,
-    KeyState, NamedPolicy, Operation, Outcome, Trace, World,
+    decide, key_policy_options, AccessKey, Call, Decision, Environment, Grant, GrantConstraints,
+    Key, KeyState, NamedPolicy, Operation, Outcome, Trace, World,
 };
 use kmsgov_policy::{Caller, Policy};
 use rustc_hash::FxHashMap as HashMap;
@@ -346,15 +346,16 @@ impl Kms {
     }
 
     /// The principal that owns access key `access_key_id` in the directory,
-    /// with the secret, for request authentication.
+    /// with the key (its secret and, for temporary credentials, its session
+    /// token), for request authentication.
     #[must_use]
-    pub fn credentials(&self, access_key_id: &str) -> Option<(String, String)> {
+    pub fn credentials(&self, access_key_id: &str) -> Option<(String, AccessKey)> {
         let state = self.read_state();
         state.world.principals.values().find_map(|p| {
             p.access_keys
                 .iter()
                 .find(|k| k.id == access_key_id)
-                .map(|k| (p.arn.clone(), k.secret.clone()))
+                .map(|k| (p.arn.clone(), k.clone()))
         })
     }
 

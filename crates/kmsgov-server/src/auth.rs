@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, Method};
 use kmsgov_core::{Kms, KmsError};
 use kmsgov_policy::Caller;
 use kmsgov_sigv4::{
-    verify, Authorization, Credentials, PresignedQuery, RequestParts, SecretKey, SigV4Error,
-    Timestamp, VerifyConfig,
+    verify, Authorization, Credentials, PresignedQuery, RequestParts, SecretKey, SessionToken,
+    SigV4Error, Timestamp, VerifyConfig,
 };
 
 use crate::protocol::ApiError;
@@ -56,9 +56,16 @@ fn verify_signature(kms: &Kms, request: &Signed<'_>) -> Result<Caller, ApiError>
     };
     let owner: OnceCell<String> = OnceCell::new();
     let lookup = |access_key_id: &str| {
-        kms.credentials(access_key_id).map(|(arn, secret)| {
+        kms.credentials(access_key_id).map(|(arn, key)| {
             let _ = owner.set(arn);
-            Credentials::long_term(SecretKey::new(secret))
+            match key.session_token {
+                Some(token) => Credentials::temporary(
+                    SecretKey::new(key.secret),
+                    SessionToken::new(token),
+                    None,
+                ),
+                None => Credentials::long_term(SecretKey::new(key.secret)),
+            }
         })
     };
     let now = Timestamp::from_unix_seconds(kms.clock().now());

@@ -79,6 +79,7 @@ fn with_access_keys(scenario: &Scenario) -> (World, BTreeMap<String, (String, St
         principal.access_keys.push(AccessKey {
             id: id.clone(),
             secret: secret.clone(),
+            session_token: None,
         });
         credentials.insert(arn, (id, secret));
     }
