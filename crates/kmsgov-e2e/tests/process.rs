@@ -167,6 +167,86 @@ async fn aliases_survive_a_restart() {
     assert_eq!(opened.plaintext().unwrap().as_ref(), b"by alias");
 }
 
+/// Grants, rotations and key policies are in the store too: after a
+/// restart bob's grant still lets him decrypt, a ciphertext from before an
+/// on-demand rotation still opens, and the key policy is the one last put.
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_rotations_and_policies_survive_a_restart() {
+    let ws = Workspace::new();
+    let kms = ws.serve();
+    let admin = kms.client("admin");
+    let key_id = admin
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned();
+    let before_rotation = admin
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"version one"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob()
+        .unwrap()
+        .clone();
+    admin
+        .rotate_key_on_demand()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    let grant = admin
+        .create_grant()
+        .key_id(&key_id)
+        .grantee_principal(user("bob").2)
+        .operations(aws_sdk_kms::types::GrantOperation::Decrypt)
+        .send()
+        .await
+        .unwrap();
+    let policy = key_policy().to_string();
+    admin
+        .put_key_policy()
+        .key_id(&key_id)
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert!(kms.stop().success());
+
+    let kms = ws.serve();
+    let admin = kms.client("admin");
+    let grants = admin.list_grants().key_id(&key_id).send().await.unwrap();
+    let ids: Vec<&str> = grants
+        .grants()
+        .iter()
+        .filter_map(|g| g.grant_id())
+        .collect();
+    assert_eq!(ids, [grant.grant_id().unwrap()]);
+    let opened = kms
+        .client("bob")
+        .decrypt()
+        .ciphertext_blob(before_rotation)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.plaintext().unwrap().as_ref(), b"version one");
+    let rotations = admin
+        .list_key_rotations()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotations.rotations().len(), 1);
+    let stored = admin.get_key_policy().key_id(&key_id).send().await.unwrap();
+    let stored: Value = serde_json::from_str(stored.policy().unwrap()).unwrap();
+    assert_eq!(stored, key_policy());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_world_reload_on_sighup_takes_effect_and_a_bad_file_is_ignored() {
     let ws = Workspace::new();

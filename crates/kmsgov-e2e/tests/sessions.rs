@@ -77,13 +77,25 @@ async fn a_role_session_signs_with_its_session_token() {
         .await
         .unwrap();
     // The role's policy decides, and the denial names the session.
-    let denied = session.describe_key().key_id(&key).send().await.unwrap_err();
+    let denied = session
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), Some("AccessDeniedException"));
-    assert!(denied.message().unwrap().starts_with(&format!("User: {SESSION} ")));
+    assert!(denied
+        .message()
+        .unwrap()
+        .starts_with(&format!("User: {SESSION} ")));
 
     for token in [None, Some("not-the-token")] {
         let refused = client(&kms, token).list_keys().send().await.unwrap_err();
-        assert_eq!(refused.code(), Some("UnrecognizedClientException"), "{token:?}");
+        assert_eq!(
+            refused.code(),
+            Some("UnrecognizedClientException"),
+            "{token:?}"
+        );
     }
     assert!(kms.stop().success());
 
