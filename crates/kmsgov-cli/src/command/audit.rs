@@ -160,6 +160,18 @@ fn run_verify(args: &VerifyArgs) -> Result<u8, String> {
     }
 }
 
+/// 16 bytes in the UUID form of the request ids the server sends.
+fn uuid(bytes: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push_str(&format!("{byte:02x}"));
+    }
+    s
+}
+
 fn run_show(args: &ShowArgs) -> Result<u8, String> {
     let sink = open(&args.location.data_dir)?;
     let size = sink.size().map_err(|e| e.to_string())?;
@@ -179,6 +191,7 @@ fn run_show(args: &ShowArgs) -> Result<u8, String> {
                 if args.format == "json" {
                     json!({
                         "seq": seq, "time": time, "operation": op,
+                        "request_id": uuid(&leaf.request_id),
                         "decision": format!("{:?}", leaf.verdict),
                         "reason": format!("{:?}", leaf.reason),
                         "principal": principal, "error": error,

@@ -248,6 +248,13 @@ impl Kmsgov {
         assert!(status.success());
     }
 
+    /// Kills the server with SIGKILL (no chance to finish anything) and
+    /// waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit.
     pub fn stop(mut self) -> ExitStatus {
         self.signal("TERM");
