@@ -397,6 +397,27 @@ impl Kms {
             .map(|a| a.recorder.principal_commit(account, arn))
     }
 
+    /// Whether running `operation` with `input` now may wait on the store
+    /// (a write and its fsync): it changes state, something has fallen due
+    /// (which the next request carries out), or it names an AWS managed key
+    /// by alias, which may have to be created. Anything else is memory and
+    /// CPU only, a few microseconds, and a server may run it in place.
+    #[must_use]
+    pub fn may_block(&self, operation: Operation, input: &Value) -> bool {
+        if ops::mutates(operation) {
+            return true;
+        }
+        if self.clock.now() >= self.next_due.load(Ordering::Relaxed) {
+            return true;
+        }
+        ["KeyId", "DestinationKeyId", "TargetKeyId"].iter().any(|m| {
+            input
+                .get(*m)
+                .and_then(Value::as_str)
+                .is_some_and(|id| id.contains("alias/aws/"))
+        })
+    }
+
     /// Runs a request and returns the decision with it (with its path when
     /// `trace` is [`Trace::Full`]).
     pub fn execute(&self, request: &Request<'_>, trace: Trace) -> Response {

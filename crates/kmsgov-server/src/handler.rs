@@ -146,8 +146,9 @@ async fn kms_request(
     }
 }
 
-/// Runs the call where blocking is allowed (see the crate documentation):
-/// in place on a multi-threaded runtime, else on the blocking pool.
+/// Runs the call: in place when it is memory and CPU only, else where
+/// blocking is allowed (see the crate documentation): `block_in_place` on a
+/// multi-threaded runtime, the blocking pool on a current-thread one.
 async fn execute(
     kms: Arc<Kms>,
     caller: Caller,
@@ -156,6 +157,7 @@ async fn execute(
     env: Environment<'static>,
     request_id: [u8; 16],
 ) -> Result<Output, KmsError> {
+    let may_block = kms.may_block(operation, &input);
     let run = move || {
         let request = kmsgov_core::Request {
             caller: &caller,
@@ -167,7 +169,10 @@ async fn execute(
     };
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let pending = if multi_thread {
+    let pending = if !may_block {
+        // Memory and CPU only: no hand-off at all.
+        run()
+    } else if multi_thread {
         tokio::task::block_in_place(run)
     } else {
         match tokio::task::spawn_blocking(run).await {
