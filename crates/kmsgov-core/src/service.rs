@@ -410,12 +410,14 @@ impl Kms {
         if self.clock.now() >= self.next_due.load(Ordering::Relaxed) {
             return true;
         }
-        ["KeyId", "DestinationKeyId", "TargetKeyId"].iter().any(|m| {
-            input
-                .get(*m)
-                .and_then(Value::as_str)
-                .is_some_and(|id| id.contains("alias/aws/"))
-        })
+        ["KeyId", "DestinationKeyId", "TargetKeyId"]
+            .iter()
+            .any(|m| {
+                input
+                    .get(*m)
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.contains("alias/aws/"))
+            })
     }
 
     /// Runs a request and returns the decision with it (with its path when

@@ -157,7 +157,11 @@ fn start(args: &Args) -> Result<(), String> {
         directory: world,
     })
     .map_err(|e| match &e.detail {
-        Some(detail) => format!("cannot open the service: {detail} (is this the right root key?)"),
+        // Material that does not unwrap: most likely another root key.
+        Some(detail) if detail.contains("does not unwrap") => {
+            format!("cannot open the service: {detail} (is this the right root key?)")
+        }
+        Some(detail) => format!("cannot open the service: {detail}"),
         None => format!("cannot open the service: {e}"),
     })?;
     let (kms, audit_note) = if args.no_audit {
