@@ -377,3 +377,21 @@ impl World {
 fn alias_arn(key: &Key, alias: &str) -> String {
     format!("arn:aws:kms:{}:{}:{alias}", key.region, key.account)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AccessKey;
+
+    #[test]
+    fn access_keys_print_no_secret_and_no_token() {
+        let key = AccessKey {
+            id: "ASIAEXAMPLE".into(),
+            secret: "the-secret-value".into(),
+            session_token: Some("the-session-token".into()),
+        };
+        let debug = format!("{key:?}");
+        assert!(debug.contains("ASIAEXAMPLE"), "{debug}");
+        assert!(!debug.contains("the-secret-value"), "{debug}");
+        assert!(!debug.contains("the-session-token"), "{debug}");
+    }
+}
