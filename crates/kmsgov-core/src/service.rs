@@ -829,7 +829,14 @@ fn aws_managed_service<'a>(id: &'a str, account: &str, region: &str) -> Option<&
         None => id,
     };
     let service = name.strip_prefix("alias/aws/")?;
-    (!service.is_empty()).then_some(service)
+    // AWS service names (`s3`, `ebs`, `secretsmanager`, `elasticfilesystem`,
+    // …): lowercase letters, digits and hyphens. Anything else names no
+    // service, so no managed key is created for it (NotFoundException).
+    let valid = (1..=64).contains(&service.len())
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    valid.then_some(service)
 }
 
 /// When something next falls due for a key.

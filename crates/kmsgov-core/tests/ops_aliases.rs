@@ -487,6 +487,39 @@ fn aws_managed_aliases_are_listed() {
     assert_eq!(target(&h, "alias/aws/s3"), id);
 }
 
+/// Only names of AWS services make AWS managed keys: anything else under
+/// `alias/aws/` names no key (found by fuzzing: such a name used to make a
+/// key policy with an invalid statement id).
+#[test]
+fn aws_managed_keys_exist_only_for_service_names() {
+    let h = Harness::new();
+    for name in [
+        "alias/aws/not a service",
+        "alias/aws/S3",
+        "alias/aws/s3/extra",
+        "alias/aws/ses:iam::111122223333:user/alice",
+        "alias/aws/",
+    ] {
+        let e = h.call(
+            "admin",
+            "Encrypt",
+            json!({"KeyId": name, "Plaintext": "aGk="}),
+        );
+        let kind = e.err().map(|e| e.kind);
+        assert!(
+            matches!(
+                kind,
+                Some(ErrorKind::NotFoundException | ErrorKind::ValidationException)
+            ),
+            "{name}: {kind:?}"
+        );
+    }
+    let list = h.ok("admin", "ListAliases", json!({}));
+    assert_eq!(names(&list), Vec::<String>::new());
+    // A real service name makes its key on first use.
+    assert_eq!(h.describe("alias/aws/secretsmanager")["KeyManager"], "AWS");
+}
+
 #[test]
 fn concurrent_create_alias_succeeds_once() {
     for round in 0..20 {
