@@ -17,6 +17,7 @@ mod server;
 use std::path::Path;
 use std::process::Output;
 
+use aws_sdk_kms::operation::RequestId as _;
 use aws_sdk_kms::primitives::Blob;
 use serde_json::Value;
 use server::{binary, Workspace};
@@ -36,8 +37,9 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-/// Some allowed, denied and failed calls; the number of requests made.
-async fn traffic(kms: &server::Kmsgov) -> usize {
+/// Some allowed, denied and failed calls: the number of requests made, and
+/// the request ids of the Encrypt and the denied Decrypt.
+async fn traffic_with_ids(kms: &server::Kmsgov) -> (usize, String, String) {
     let admin = kms.client("admin");
     let key = admin
         .create_key()
@@ -48,27 +50,31 @@ async fn traffic(kms: &server::Kmsgov) -> usize {
         .unwrap()
         .key_id()
         .to_owned();
-    let blob = kms
+    let encrypted = kms
         .client("alice")
         .encrypt()
         .key_id(&key)
         .plaintext(Blob::new("audited"))
         .send()
         .await
-        .unwrap()
-        .ciphertext_blob()
-        .unwrap()
-        .clone();
+        .unwrap();
+    let encrypt_id = encrypted.request_id().unwrap().to_owned();
+    let blob = encrypted.ciphertext_blob().unwrap().clone();
     let denied = kms
         .client("carol")
         .decrypt()
         .ciphertext_blob(blob)
         .send()
-        .await;
-    assert!(denied.is_err());
+        .await
+        .unwrap_err();
+    let denied_id = denied.request_id().unwrap().to_owned();
     let missing = admin.describe_key().key_id("alias/none").send().await;
     assert!(missing.is_err());
-    4
+    (4, encrypt_id, denied_id)
+}
+
+async fn traffic(kms: &server::Kmsgov) -> usize {
+    traffic_with_ids(kms).await.0
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -222,4 +228,105 @@ async fn changes_behind_the_servers_back_are_found() {
         "{}",
         stdout(&verified)
     );
+}
+
+/// Evidence that one request is in the log, checked offline with only the
+/// pinned verifier key; changed evidence is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_of_a_request_is_checked_offline() {
+    let ws = Workspace::new();
+    let kms = ws.serve();
+    let (_, encrypt_id, denied_id) = traffic_with_ids(&kms).await;
+    traffic(&kms).await;
+    assert!(kms.stop().success());
+    let data = ws.data_dir();
+    let key = stdout(&audit(&data, &["verifier-key"])).trim().to_owned();
+
+    let check = |evidence: &str| {
+        let path = ws.dir.path().join("evidence.json");
+        std::fs::write(&path, evidence).unwrap();
+        std::process::Command::new(binary())
+            .args(["audit", "check", "--verifier-key", &key, "--evidence"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let proved = audit(&data, &["prove", "--request-id", &encrypt_id]);
+    assert_eq!(proved.status.code(), Some(0), "{proved:?}");
+    let evidence = stdout(&proved);
+    let checked = check(&evidence);
+    assert_eq!(checked.status.code(), Some(0), "{checked:?}");
+    let said = stdout(&checked);
+    assert!(said.contains(&encrypt_id), "{said}");
+    assert!(
+        said.contains("Encrypt by arn:aws:iam::111122223333:user/alice"),
+        "{said}"
+    );
+    assert!(said.contains("(Allow, Ok)"), "{said}");
+
+    let denied = stdout(&audit(&data, &["prove", "--request-id", &denied_id]));
+    let said = stdout(&check(&denied));
+    assert!(
+        said.contains("Decrypt by arn:aws:iam::111122223333:user/carol"),
+        "{said}"
+    );
+    assert!(
+        said.contains("(Deny, ExplicitDeny): AccessDeniedException"),
+        "{said}"
+    );
+
+    // Changed evidence: another position, another leaf, another detail
+    // record, another key.
+    let mut json: Value = serde_json::from_str(&evidence).unwrap();
+    let original = json.clone();
+    json["seq"] = (json["seq"].as_u64().unwrap() + 1).into();
+    assert_eq!(check(&json.to_string()).status.code(), Some(1));
+    json = original.clone();
+    json["leaf"] = denied_json_member(&denied, "leaf");
+    assert_eq!(check(&json.to_string()).status.code(), Some(1));
+    json = original.clone();
+    json["detail"] = denied_json_member(&denied, "detail");
+    let refused = check(&json.to_string());
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("detail record"),
+        "{}",
+        stdout(&refused)
+    );
+    // The key of another log (another Region's name) signed nothing here.
+    let other = stdout(&audit(&data, &["verifier-key", "--region", "eu-west-1"]));
+    let path = ws.dir.path().join("evidence.json");
+    std::fs::write(&path, &evidence).unwrap();
+    let other_key = std::process::Command::new(binary())
+        .args([
+            "audit",
+            "check",
+            "--verifier-key",
+            other.trim(),
+            "--evidence",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(other_key.status.code(), Some(1), "{other_key:?}");
+    assert!(
+        stdout(&other_key).contains("no signature"),
+        "{}",
+        stdout(&other_key)
+    );
+
+    // An unknown request id is an error.
+    let unknown = audit(
+        &data,
+        &[
+            "prove",
+            "--request-id",
+            "00000000-0000-4000-8000-000000000000",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+fn denied_json_member(evidence: &str, member: &str) -> Value {
+    serde_json::from_str::<Value>(evidence).unwrap()[member].clone()
 }

@@ -6,12 +6,14 @@
 //! - `checkpoint` prints the latest signed checkpoint, to save.
 //! - `verifier-key` prints the key that signs checkpoints, to pin.
 //! - `show` lists the decisions for people.
+//! - `prove` gives evidence that one request is in the log, and `check`
+//!   verifies such evidence offline with only the pinned verifier key.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use kmsgov_core::audit::leaf::operation_of;
-use kmsgov_core::audit::verify::verify;
+use kmsgov_core::audit::verify::{check_evidence, prove, verify, Evidence};
 use kmsgov_core::audit::{checkpoint_signer, AuditSink, Leaf, Verifier};
 use kmsgov_core::clock::iso8601;
 use kmsgov_store_sqlite::SqliteAuditSink;
@@ -31,6 +33,34 @@ pub(crate) enum Command {
     VerifierKey(KeyArgs),
     /// Lists the decisions in the log.
     Show(ShowArgs),
+    /// Prints evidence (JSON) that the request with a given id is in the
+    /// log: the entry, its detail record, an inclusion proof and the signed
+    /// checkpoint it leads to.
+    Prove(ProveArgs),
+    /// Checks evidence from `prove` offline against a pinned verifier key;
+    /// exit 0 when it holds, 1 when not.
+    Check(CheckArgs),
+}
+
+/// Arguments of `kmsgov audit prove`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProveArgs {
+    #[command(flatten)]
+    location: Location,
+    /// The request id (`x-amzn-RequestId`) of the call.
+    #[arg(long)]
+    request_id: String,
+}
+
+/// Arguments of `kmsgov audit check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// The evidence file (`-` for standard input).
+    #[arg(long)]
+    evidence: PathBuf,
+    /// The verifier key of the log's checkpoints (`name+id+key`).
+    #[arg(long)]
+    verifier_key: String,
 }
 
 /// Where the log is.
@@ -98,6 +128,8 @@ pub(crate) fn run(command: &Command) -> u8 {
             0
         }),
         Command::Show(args) => run_show(args),
+        Command::Prove(args) => run_prove(args),
+        Command::Check(args) => run_check(args),
     };
     result.unwrap_or_else(|e| {
         err(&format!("kmsgov audit: {e}"));
@@ -157,6 +189,69 @@ fn run_verify(args: &VerifyArgs) -> Result<u8, String> {
         }
         out(&text);
         Ok(1)
+    }
+}
+
+fn run_prove(args: &ProveArgs) -> Result<u8, String> {
+    let sink = open(&args.location.data_dir)?;
+    let size = sink.size().map_err(|e| e.to_string())?;
+    let wanted = args.request_id.trim().to_ascii_lowercase();
+    let mut from = 0;
+    while from < size {
+        let to = (from + 65_536).min(size);
+        let entries = sink.read(from, to).map_err(|e| e.to_string())?;
+        for (i, entry) in entries.iter().enumerate() {
+            let Ok(leaf) = Leaf::decode(&entry.leaf) else {
+                continue;
+            };
+            if uuid(&leaf.request_id) == wanted {
+                let evidence = prove(&sink, from + i as u64)?;
+                let text = serde_json::to_string_pretty(&evidence).map_err(|e| e.to_string())?;
+                out(&format!("{text}\n"));
+                return Ok(0);
+            }
+        }
+        from = to;
+    }
+    Err(format!("no request {wanted} in the audit log"))
+}
+
+fn run_check(args: &CheckArgs) -> Result<u8, String> {
+    let shown = args.evidence.display();
+    let text = if args.evidence.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("standard input: {e}"))?
+    } else {
+        std::fs::read_to_string(&args.evidence).map_err(|e| format!("{shown}: {e}"))?
+    };
+    let evidence: Evidence =
+        serde_json::from_str(&text).map_err(|e| format!("{shown}: not evidence: {e}"))?;
+    let verifier =
+        Verifier::parse(&args.verifier_key).map_err(|e| format!("--verifier-key: {e}"))?;
+    match check_evidence(&evidence, &verifier) {
+        Ok((leaf, detail)) => {
+            let detail: Value = serde_json::from_slice(&detail).unwrap_or(Value::Null);
+            let member = |name: &str| detail.get(name).and_then(Value::as_str).unwrap_or("");
+            out(&format!(
+                "ok: entry {} of {} is in the signed log: {} {} by {} at {} ({:?}, {:?}){}\n",
+                evidence.seq,
+                evidence.tree_size,
+                uuid(&leaf.request_id),
+                operation_of(leaf.op).map_or("?", |o| o.name()),
+                member("principal"),
+                iso8601(i64::try_from(leaf.time_ms / 1000).unwrap_or(0)),
+                leaf.verdict,
+                leaf.reason,
+                match member("error") {
+                    "" => String::new(),
+                    e => format!(": {e}"),
+                },
+            ));
+            Ok(0)
+        }
+        Err(e) => {
+            out(&format!("NOT PROVEN: {e}\n"));
+            Ok(1)
+        }
     }
 }
 

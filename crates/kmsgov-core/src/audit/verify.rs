@@ -224,3 +224,109 @@ fn leaf_hashes(sink: &dyn AuditSink, size: u64) -> Result<Vec<Hash>, crate::stor
 pub fn read_checkpoint(verifier: &Verifier, note: &str) -> Result<Checkpoint, String> {
     verifier.verify(note).map_err(|e| e.to_string())
 }
+
+/// Proof that one entry is in the log: the entry, its position, the
+/// inclusion proof and the signed checkpoint it leads to. Anyone with the
+/// verifier key can check it offline ([`check_evidence`]); the detail
+/// record travels with it, so the holder sees who asked and in what context.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Evidence {
+    /// The entry's position.
+    pub seq: u64,
+    /// The leaf, base64.
+    pub leaf: String,
+    /// The detail record, base64 (its exact bytes are committed to).
+    pub detail: String,
+    /// The tree size of the checkpoint.
+    pub tree_size: u64,
+    /// The inclusion proof, base64 hashes, deepest first.
+    pub proof: Vec<String>,
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+}
+
+/// Evidence for entry `seq` against the latest stored checkpoint that
+/// covers it.
+///
+/// # Errors
+///
+/// The sink cannot be read, there is no such entry, or no stored
+/// checkpoint covers it yet.
+pub fn prove(sink: &dyn AuditSink, seq: u64) -> Result<Evidence, String> {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let (tree_size, checkpoint) = sink
+        .checkpoints()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .rev()
+        .find(|(size, _)| *size > seq)
+        .ok_or_else(|| format!("no checkpoint covers entry {seq}"))?;
+    let entry = sink
+        .read(seq, seq + 1)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("no entry {seq}"))?;
+    let proof = inclusion_proof(sink, seq, tree_size).map_err(|e| e.to_string())?;
+    Ok(Evidence {
+        seq,
+        leaf: b64(&entry.leaf),
+        detail: b64(&entry.detail),
+        tree_size,
+        proof: proof.iter().map(|h| b64(h)).collect(),
+        checkpoint,
+    })
+}
+
+/// Checks evidence offline: the checkpoint is signed by `verifier` and is
+/// for the evidence's tree size, the leaf is in that tree at its position,
+/// and the detail record is the one the leaf commits to. The leaf and its
+/// detail record, when all holds.
+///
+/// # Errors
+///
+/// What does not hold.
+pub fn check_evidence(evidence: &Evidence, verifier: &Verifier) -> Result<(Leaf, Vec<u8>), String> {
+    use base64::Engine as _;
+    let unb64 = |what: &str, text: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| format!("{what} is not base64"))
+    };
+    let checkpoint = verifier
+        .verify(&evidence.checkpoint)
+        .map_err(|e| format!("the checkpoint: {e}"))?;
+    if checkpoint.size != evidence.tree_size {
+        return Err(format!(
+            "the checkpoint is for {} entries, the proof for {}",
+            checkpoint.size, evidence.tree_size
+        ));
+    }
+    let leaf_bytes = unb64("the leaf", &evidence.leaf)?;
+    let detail = unb64("the detail record", &evidence.detail)?;
+    let mut proof = Vec::with_capacity(evidence.proof.len());
+    for (i, h) in evidence.proof.iter().enumerate() {
+        let hash: Hash = unb64("a proof hash", h)?
+            .try_into()
+            .map_err(|_| format!("proof hash {i} is not 32 bytes"))?;
+        proof.push(hash);
+    }
+    if !merkle::verify_inclusion(
+        &merkle::leaf_hash(&leaf_bytes),
+        evidence.seq,
+        evidence.tree_size,
+        &proof,
+        &checkpoint.root,
+    ) {
+        return Err(format!(
+            "entry {} is not in the tree the checkpoint signs",
+            evidence.seq
+        ));
+    }
+    let leaf = Leaf::decode(&leaf_bytes).map_err(|e| format!("the leaf: {e}"))?;
+    if digest(&SHA256, &detail).as_ref() != leaf.detail_ref {
+        return Err("the detail record is not the one the leaf commits to".to_owned());
+    }
+    Ok((leaf, detail))
+}
