@@ -76,7 +76,13 @@ async fn kms_request(
     let mut principal = String::from("-");
 
     let result = async {
-        let body = read_body(&parts.headers, body, server.max_body_bytes).await?;
+        let limits = &server.limits;
+        let body = tokio::time::timeout(
+            limits.body_read_timeout,
+            read_body(&parts.headers, body, limits.max_body_bytes),
+        )
+        .await
+        .map_err(|_| ApiError::body_timeout(limits.body_read_timeout))??;
         let caller = authenticate(
             &server.kms,
             &server.authentication,

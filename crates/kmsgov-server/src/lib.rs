@@ -59,7 +59,6 @@ mod handler;
 mod protocol;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +71,43 @@ pub use protocol::{CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX};
 /// plaintext is at most 4 KiB, a key policy 32 KiB); a larger body is
 /// answered `413` without being read further.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Limits on connections and requests; see [`Limits::default`] for the
+/// values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest request body; a larger one is answered `413` without
+    /// being read.
+    pub max_body_bytes: usize,
+    /// The most bytes of request line and headers; a request with more is
+    /// answered `431` by the HTTP layer.
+    pub max_header_bytes: usize,
+    /// Connections served at once; more wait in the listen backlog until
+    /// one closes.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, counted
+    /// from when the connection is ready for the request (so it also
+    /// closes idle connections); then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body once its
+    /// headers are in; then it is answered `408 RequestTimeoutException`.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 1 MiB bodies, 64 KiB of headers, 1,024 connections, 30 s for
+    /// headers (also how long an idle kept-alive connection stays open),
+    /// 30 s for a body.
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_header_bytes: 64 << 10,
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// How requests are authenticated.
 #[derive(Debug, Clone)]
@@ -93,7 +129,7 @@ pub enum Authentication {
 pub struct Server {
     kms: Arc<Kms>,
     authentication: Authentication,
-    max_body_bytes: usize,
+    limits: Limits,
 }
 
 impl Server {
@@ -104,14 +140,21 @@ impl Server {
         Server {
             kms,
             authentication,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            limits: Limits::default(),
         }
     }
 
     /// Limits request bodies to `bytes` (default [`DEFAULT_MAX_BODY_BYTES`]).
     #[must_use]
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Server {
-        self.max_body_bytes = bytes;
+        self.limits.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets every limit (default [`Limits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Server {
+        self.limits = limits;
         self
     }
 
@@ -132,6 +175,11 @@ impl Server {
     /// Serves on `listener` until `shutdown` completes, then stops accepting
     /// connections and returns once the requests in flight are answered.
     ///
+    /// Each connection is served by hyper's HTTP/1.1 server with the
+    /// [`Limits`]: at most `max_connections` at once (the next is accepted
+    /// when one closes), headers within `header_read_timeout` and
+    /// `max_header_bytes`.
+    ///
     /// # Errors
     ///
     /// The listener fails.
@@ -140,12 +188,62 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        use tower_service::Service as _;
+
+        let limits = self.limits;
+        let app = self.router();
+        let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            // hyper's buffer holds the request head; it has a floor of 8 KiB.
+            .max_buf_size(limits.max_header_bytes.max(8192));
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = async {
+                    // Wait for a free slot before taking the next connection.
+                    let permit = Arc::clone(&permits).acquire_owned().await;
+                    (permit, listener.accept().await)
+                } => accepted,
+            };
+            let (permit, connection) = accepted;
+            let Ok(permit) = permit else { break };
+            let (stream, peer) = match connection {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = app.clone();
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    let mut app = app.clone();
+                    // A `Router` is always ready.
+                    async move { app.call(request).await }
+                },
+            );
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                // A client that goes away or sends garbage ends its own
+                // connection only.
+                let _ = connection.await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        graceful.shutdown().await;
+        Ok(())
     }
 }
 

@@ -58,6 +58,18 @@ impl ApiError {
         )
     }
 
+    /// The body did not arrive within the request time limit.
+    pub(crate) fn body_timeout(limit: std::time::Duration) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            format!(
+                "The request body was not received within {} seconds.",
+                limit.as_secs()
+            ),
+        )
+    }
+
     /// The error a KMS operation returned. Internal faults keep their
     /// generic message; the caller logs the detail.
     pub(crate) fn from_kms(error: &KmsError) -> ApiError {
