@@ -87,11 +87,8 @@ impl AuditSink for SqliteAuditSink {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
         let size: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entries",
-                [],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_entries")
+            .and_then(|mut q| q.query_row([], |r| r.get(0)))
             .map_err(map_err)?;
         if count(size)? != first {
             return Err(StoreError::Conflict);
@@ -108,11 +105,9 @@ impl AuditSink for SqliteAuditSink {
             }
         }
         let new_size = position(first + entries.len() as u64)?;
-        tx.execute(
-            "INSERT INTO audit_checkpoints (size, note) VALUES (?1, ?2)",
-            params![new_size, checkpoint],
-        )
-        .map_err(map_err)?;
+        tx.prepare_cached("INSERT INTO audit_checkpoints (size, note) VALUES (?1, ?2)")
+            .and_then(|mut q| q.execute(params![new_size, checkpoint]))
+            .map_err(map_err)?;
         tx.commit().map_err(map_err)
     }
 
