@@ -232,3 +232,42 @@ fn policy_validate_reports_pointers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("overly permissive"));
 }
+
+#[test]
+fn policy_id_names_content_not_formatting() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        &dir,
+        "a.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+    );
+    let b = write(
+        &dir,
+        "b.json",
+        "{\n  \"Statement\": [ {\"Resource\": \"*\", \"Action\": \"kms:*\", \"Effect\": \"Allow\"} ],\n  \"Version\": \"2012-10-17\"\n}\n",
+    );
+    let c = write(
+        &dir,
+        "c.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:*","Resource":"*"}]}"#,
+    );
+    let output = kmsgov()
+        .args(["policy", "id"])
+        .arg(&a)
+        .arg(&b)
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let ids: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[0].len(), 64);
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[0], ids[2]);
+    let bad = write(&dir, "bad.json", "{not json");
+    kmsgov().args(["policy", "id"]).arg(&bad).assert().code(1);
+}

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod canonical;
 pub mod ciphertext;
 pub mod clock;
 pub mod crypto;

@@ -20,11 +20,22 @@ pub(crate) enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print each document's content address: SHA-256 over a domain label
+    /// and its RFC 8785 canonical JSON, so that the same policy has the
+    /// same id however it is formatted.
+    Id {
+        /// JSON documents.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Exit codes: 0 all valid, 1 a policy is invalid, 2 a file is unreadable.
 pub(crate) fn run(cmd: &Command) -> u8 {
-    let Command::Validate { kind, files } = cmd;
+    let (kind, files) = match cmd {
+        Command::Validate { kind, files } => (kind, files),
+        Command::Id { files } => return run_id(files),
+    };
     let mut code = 0;
     for file in files {
         let shown = file.display();
@@ -80,4 +91,33 @@ fn options_for(kind: &str, text: &str) -> Option<ParseOptions> {
         }
         _ => return None,
     })
+}
+
+/// `kmsgov policy id`: `<id>  <file>` per document. Exit codes: 0 done,
+/// 1 a document is not JSON or has no canonical form, 2 a file is
+/// unreadable.
+fn run_id(files: &[PathBuf]) -> u8 {
+    let mut code = 0;
+    for file in files {
+        let shown = file.display();
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                err(&format!("{shown}: cannot read: {e}"));
+                code = 2;
+                continue;
+            }
+        };
+        let id = serde_json::from_str::<serde_json::Value>(&text)
+            .map_err(|e| format!("not JSON: {e}"))
+            .and_then(|v| kmsgov_core::canonical::policy_id(&v).map_err(|e| e.to_string()));
+        match id {
+            Ok(id) => out(&format!("{id}  {shown}\n")),
+            Err(e) => {
+                err(&format!("{shown}: {e}"));
+                code = code.max(1);
+            }
+        }
+    }
+    code
 }
