@@ -481,3 +481,67 @@ fn a_log_changed_outside_kmsgov_is_not_opened() {
     );
     assert!(reopened.is_err());
 }
+
+/// A sink that commits one more entry (with its signed checkpoint) right
+/// after the first thing a reader asks of it: the moment a server would
+/// commit while `verify` reads.
+#[derive(Debug)]
+struct GrowsUnderTheReader {
+    inner: Tamperable,
+    grown: std::sync::atomic::AtomicBool,
+}
+
+impl GrowsUnderTheReader {
+    fn grow_once(&self) {
+        if self.grown.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let mut entries = self.inner.entries.lock().unwrap();
+        let next = entry(entries.len());
+        entries.push(next);
+        let hashes: Vec<_> = entries.iter().map(|e| leaf_hash(&e.leaf)).collect();
+        let signer = checkpoint_signer(&root_key(), "us-east-1").unwrap();
+        let note = signer.sign(hashes.len() as u64, &root(&hashes));
+        self.inner
+            .checkpoints
+            .lock()
+            .unwrap()
+            .push((hashes.len() as u64, note));
+    }
+}
+
+impl AuditSink for GrowsUnderTheReader {
+    fn append(&self, first: u64, new: &[AuditEntry], note: &str) -> Result<(), StoreError> {
+        self.inner.append(first, new, note)
+    }
+    fn size(&self) -> Result<u64, StoreError> {
+        let size = self.inner.size();
+        self.grow_once();
+        size
+    }
+    fn read(&self, from: u64, to: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.read(from, to)
+    }
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let checkpoints = self.inner.checkpoints();
+        self.grow_once();
+        checkpoints
+    }
+}
+
+/// A commit that lands while `verify` reads does not make an intact log
+/// look broken (so a served log can be checked while it is written).
+#[test]
+fn a_log_that_grows_while_it_is_checked_verifies() {
+    let (sink, _) = tamperable_log();
+    let growing = GrowsUnderTheReader {
+        inner: Tamperable {
+            entries: Mutex::new(sink.entries.lock().unwrap().clone()),
+            checkpoints: Mutex::new(sink.checkpoints.lock().unwrap().clone()),
+        },
+        grown: std::sync::atomic::AtomicBool::new(false),
+    };
+    let report = verify(&growing, &verifier(), None).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(growing.size().unwrap(), 21);
+}

@@ -44,8 +44,11 @@ pub fn verify(
     verifier: &Verifier,
     saved: Option<&str>,
 ) -> Result<Report, crate::store::StoreError> {
-    let size = sink.size()?;
+    // Checkpoints first: each is written with its entries, and the log only
+    // grows, so every checkpoint read now covers entries read after it.
+    // That makes checking a log that a server is writing safe.
     let stored = sink.checkpoints()?;
+    let size = sink.size()?;
     let mut problems = Vec::new();
     let mut checkpoints = Vec::new();
     for (at, note) in &stored {
