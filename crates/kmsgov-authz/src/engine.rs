@@ -151,6 +151,57 @@ pub fn decide_action(world: &World, call: &ActionCall<'_>, trace: Trace) -> Deci
     into_decision(result, run.path)
 }
 
+/// One action on no resource in particular (`*`), outside KMS's own API:
+/// kmsgov's governance operations, such as `kmsgov:GetCheckpoint`. The
+/// identity-based policies, permissions boundaries, session policies and
+/// SCPs decide, as they decide `kms:CreateKey`; there is no key policy and
+/// no grant.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountActionCall<'a> {
+    /// Who calls.
+    pub caller: &'a Caller,
+    /// The action, e.g. `kmsgov:GetCheckpoint`.
+    pub action: &'a str,
+    /// The request context (`aws:SourceIp`, …).
+    pub env: &'a Environment<'a>,
+}
+
+/// Decides an action on `*`.
+pub fn decide_account_action(
+    world: &World,
+    call: &AccountActionCall<'_>,
+    trace: Trace,
+) -> Decision {
+    let empty = Map::new();
+    let empty_value = Value::Object(Map::new());
+    // The operation only shapes the run; nothing of CreateKey's own (its
+    // request members, its key policy rules) is looked at here.
+    let op_call = Call {
+        caller: call.caller,
+        operation: Operation::ListKeys,
+        input: &empty_value,
+        env: call.env,
+        ciphertext_key: None,
+    };
+    let mut run = Run {
+        world,
+        call: &op_call,
+        input: &empty,
+        caller: CallerInfo::resolve(world, call.caller),
+        trace: trace == Trace::Full,
+        path: Vec::new(),
+    };
+    let check = Check {
+        action: Cow::Borrowed(call.action),
+        target: Target::Star,
+        facts: Facts::default(),
+        grants: GrantRule::None,
+        constrained_context: None,
+    };
+    let result = run.authorize(&check);
+    into_decision(result, run.path)
+}
+
 fn into_decision(result: Result<(), Failure>, path: Vec<PathEntry>) -> Decision {
     let (outcome, message) = match result {
         Ok(()) => (Outcome::Allow, String::new()),

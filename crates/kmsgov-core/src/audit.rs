@@ -19,6 +19,7 @@
 //! beside the log and discloses to an auditor entry by entry (SHA-256 of
 //! the detail record is in the leaf).
 
+pub(crate) mod api;
 pub mod checkpoint;
 pub mod leaf;
 pub(crate) mod record;
@@ -35,7 +36,7 @@ use crate::root_key::RootKey;
 use crate::store::StoreError;
 
 pub use checkpoint::{Checkpoint, CheckpointError, Signer, Verifier};
-pub use leaf::{Leaf, LeafError, Reason, Verdict, LEAF_LEN};
+pub use leaf::{AuditOperation, Leaf, LeafError, Reason, Verdict, LEAF_LEN};
 
 /// One entry: the leaf bytes and the detail record (JSON) they commit to.
 #[derive(Debug, Clone, PartialEq, Eq)]

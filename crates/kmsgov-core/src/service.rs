@@ -25,16 +25,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kmsgov_authz::{
-    decide, key_policy_options, AccessKey, Call, Decision, Environment, Grant, GrantConstraints,
-    Key, KeyState, NamedPolicy, Operation, Outcome, Trace, World,
+    decide, decide_account_action, key_policy_options, AccessKey, AccountActionCall, Call,
+    Decision, Environment, Grant, GrantConstraints, Key, KeyState, NamedPolicy, Operation, Outcome,
+    Trace, World,
 };
 use kmsgov_policy::{Caller, Policy};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
-use crate::audit::record::{Recorder, PRINCIPAL_KEY_LABEL};
-use crate::audit::{AuditError, AuditLog, AuditTicket};
+use crate::audit::api as audit_api;
+use crate::audit::record::{Recorder, Subject, PRINCIPAL_KEY_LABEL};
+use crate::audit::{AuditError, AuditLog, AuditOperation, AuditTicket};
 use crate::clock::{iso8601, Clock};
 use crate::crypto::{KeyMaterial, KeySpec};
 use crate::error::{ErrorKind, KmsError};
@@ -462,6 +464,75 @@ impl Kms {
                     .entry(request, &response, self.clock.now_millis(), request_id);
             audit.log.submit(entry)
         });
+        PendingResponse { response, ticket }
+    }
+
+    /// Runs one of kmsgov's own operations on the audit log
+    /// ([`AuditOperation`]) for `caller`: authorized by the engine as the
+    /// IAM action `kmsgov:<Name>` on `*`, answered from the log, and, like
+    /// every request, written to the log before its response is released.
+    pub fn execute_audit_operation(
+        &self,
+        caller: &Caller,
+        operation: AuditOperation,
+        input: &Value,
+        env: &Environment<'_>,
+        request_id: [u8; 16],
+    ) -> PendingResponse {
+        let Some(audit) = &self.audit else {
+            return PendingResponse {
+                response: Response {
+                    result: Err(KmsError::new(
+                        ErrorKind::UnsupportedOperationException,
+                        "This server keeps no audit log.",
+                    )),
+                    decision: None,
+                },
+                ticket: None,
+            };
+        };
+        let action = operation.action();
+        let decision = {
+            let state = self.read_state();
+            decide_account_action(
+                &state.world,
+                &AccountActionCall {
+                    caller,
+                    action: &action,
+                    env,
+                },
+                Trace::Off,
+            )
+        };
+        let result = match decision.outcome {
+            Outcome::Allow => audit_api::run(&audit.log, operation, input).map(Output::new),
+            Outcome::Deny => Err(KmsError::new(
+                ErrorKind::AccessDeniedException,
+                decision.message.clone(),
+            )),
+            Outcome::Error(code) => {
+                let mut e = KmsError::from(code);
+                e.message.clone_from(&decision.message);
+                Err(e)
+            }
+        };
+        let response = Response {
+            result,
+            decision: Some(decision),
+        };
+        let entry = audit.recorder.entry_for(
+            &Subject {
+                op: operation.op_code(),
+                operation: operation.name(),
+                caller,
+                input,
+                env,
+            },
+            &response,
+            self.clock.now_millis(),
+            request_id,
+        );
+        let ticket = Some(audit.log.submit(entry));
         PendingResponse { response, ticket }
     }
 

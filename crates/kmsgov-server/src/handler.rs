@@ -70,7 +70,10 @@ async fn kms_request(
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(protocol::TARGET_PREFIX))
+        .and_then(|t| {
+            t.strip_prefix(protocol::TARGET_PREFIX)
+                .or_else(|| t.strip_prefix(protocol::AUDIT_TARGET_PREFIX))
+        })
         .unwrap_or("-")
         .to_owned();
     let mut principal = String::from("-");
@@ -104,16 +107,33 @@ async fn kms_request(
             env.insert("aws:SourceIp", ip.to_string());
         }
         env.insert("aws:SecureTransport", "false");
-        execute(
-            Arc::clone(&server.kms),
-            caller,
-            operation,
-            input,
-            env,
-            request_id_bytes,
-        )
-        .await
-        .map_err(|e| {
+        let outcome = match operation {
+            protocol::Target::Kms(operation) => {
+                execute(
+                    Arc::clone(&server.kms),
+                    caller,
+                    operation,
+                    input,
+                    env,
+                    request_id_bytes,
+                )
+                .await
+            }
+            protocol::Target::Audit(operation) => {
+                // Reads of the log: memory and the log's database, never
+                // the key store's writer.
+                let kms = Arc::clone(&server.kms);
+                let pending = tokio::task::spawn_blocking(move || {
+                    kms.execute_audit_operation(&caller, operation, &input, &env, request_id_bytes)
+                })
+                .await;
+                match pending {
+                    Ok(pending) => pending.finish().await.result,
+                    Err(e) => Err(KmsError::internal(format!("the request task failed: {e}"))),
+                }
+            }
+        };
+        outcome.map_err(|e| {
             if let Some(detail) = &e.detail {
                 tracing::error!(request_id, error = e.name(), detail, "internal error");
             }

@@ -65,7 +65,7 @@ use std::time::Duration;
 use kmsgov_core::Kms;
 use kmsgov_policy::Caller;
 
-pub use protocol::{CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX};
+pub use protocol::{AUDIT_TARGET_PREFIX, CONTENT_TYPE, REQUEST_ID_HEADER, TARGET_PREFIX};
 
 /// The largest request body accepted: 1 MiB. KMS requests are small (a
 /// plaintext is at most 4 KiB, a key policy 32 KiB); a larger body is

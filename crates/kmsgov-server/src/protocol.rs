@@ -9,6 +9,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kmsgov_authz::Operation;
+use kmsgov_core::audit::AuditOperation;
 use kmsgov_core::KmsError;
 use kmsgov_sigv4::SigV4Error;
 
@@ -17,6 +18,11 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// The prefix of `X-Amz-Target` for KMS (`TrentService.Encrypt`).
 pub const TARGET_PREFIX: &str = "TrentService.";
+
+/// The `X-Amz-Target` prefix of kmsgov's own audit operations
+/// (`KmsGov.GetCheckpoint`, `KmsGov.GetInclusionProof`,
+/// `KmsGov.GetConsistencyProof`).
+pub const AUDIT_TARGET_PREFIX: &str = "KmsGov.";
 
 /// The response header that carries the request id.
 pub const REQUEST_ID_HEADER: &str = "x-amzn-RequestId";
@@ -127,11 +133,27 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>, request_id: &str)
 }
 
 /// The operation an `X-Amz-Target` names.
-pub(crate) fn operation(target: Option<&str>) -> Result<Operation, ApiError> {
-    target
-        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+pub(crate) fn operation(target: Option<&str>) -> Result<Target, ApiError> {
+    let target = target.unwrap_or("");
+    let kms = target
+        .strip_prefix(TARGET_PREFIX)
         .and_then(Operation::from_name)
+        .map(Target::Kms);
+    let audit = target
+        .strip_prefix(AUDIT_TARGET_PREFIX)
+        .and_then(AuditOperation::from_name)
+        .map(Target::Audit);
+    kms.or(audit)
         .ok_or_else(|| ApiError::unknown_operation(StatusCode::BAD_REQUEST))
+}
+
+/// What a request's `X-Amz-Target` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A KMS operation (`TrentService.<Name>`).
+    Kms(Operation),
+    /// One of kmsgov's audit operations (`KmsGov.<Name>`).
+    Audit(AuditOperation),
 }
 
 /// Checks the content type: `application/x-amz-json-1.1`, in any case, with
@@ -229,9 +251,15 @@ mod tests {
     fn targets_name_kms_operations() {
         assert_eq!(
             operation(Some("TrentService.Encrypt")),
-            Ok(Operation::Encrypt)
+            Ok(Target::Kms(Operation::Encrypt))
+        );
+        assert_eq!(
+            operation(Some("KmsGov.GetCheckpoint")),
+            Ok(Target::Audit(AuditOperation::GetCheckpoint))
         );
         for bad in [
+            Some("KmsGov.Encrypt"),
+            Some("TrentService.GetCheckpoint"),
             None,
             Some(""),
             Some("Encrypt"),

@@ -46,6 +46,9 @@ const WORLD: &str = r#"{
      "access_keys": [{"id": "AKIAADMIN00000000001", "secret": "admin/secret/0000000000000000000000000000"}]},
     {"arn": "arn:aws:iam::111122223333:user/alice",
      "access_keys": [{"id": "AKIAALICE00000000001", "secret": "alice/secret/0000000000000000000000000000"}]},
+    {"arn": "arn:aws:iam::111122223333:user/auditor",
+     "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kmsgov:Get*", "Resource": "*"}]}],
+     "access_keys": [{"id": "AKIAAUDITOR000000001", "secret": "auditor/secret/00000000000000000000000000"}]},
     {"arn": "arn:aws:iam::111122223333:user/local",
      "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*",
         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}, "Bool": {"aws:SecureTransport": "false"}}}]}],
@@ -713,4 +716,155 @@ async fn calls_are_audited_before_they_are_answered() {
     assert_eq!(decrypted.json()["Plaintext"], "c2VjcmV0");
     assert_eq!(sink.size().unwrap(), 3);
     assert_eq!(kms.audit_log().unwrap().head().size, 3);
+}
+
+/// kmsgov's audit operations (`KmsGov.*`): signed and authorized like any
+/// call (`kmsgov:<Name>` in an identity policy), answered from the log, and
+/// themselves written to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_operations_are_served_authorized_and_audited() {
+    use kmsgov_core::audit::verify::{check_evidence, Evidence};
+    use kmsgov_core::audit::{Verdict, Verifier};
+    use kmsgov_core::merkle::{leaf_hash, root, verify_consistency};
+
+    let (address, sink, _kms) = audited_server().await;
+    let auditor = (
+        "AKIAAUDITOR000000001",
+        "auditor/secret/00000000000000000000000000",
+    );
+    let as_auditor = |operation: &'static str, body: Value| {
+        let body = body.to_string();
+        async move {
+            let mut call = Call::new(operation, body.as_bytes());
+            call.credentials = Some(auditor);
+            call.send(address).await
+        }
+    };
+    let created = call(address, "CreateKey", json!({})).await;
+    let key = created.json()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let encrypted = call(
+        address,
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": "aGk="}),
+    )
+    .await;
+    let encrypt_id = encrypted.header("x-amzn-requestid").unwrap().to_owned();
+
+    // kms:* does not reach kmsgov's operations.
+    let denied = call(address, "KmsGov.GetCheckpoint", json!({})).await;
+    assert_error(&denied, 400, "AccessDeniedException");
+
+    let checkpoint = as_auditor("KmsGov.GetCheckpoint", json!({})).await;
+    assert_eq!(
+        checkpoint.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&checkpoint.body)
+    );
+    let body = checkpoint.json();
+    let verifier = Verifier::parse(body["VerifierKey"].as_str().unwrap()).unwrap();
+    let signed = verifier
+        .verify(body["Checkpoint"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(signed.size, body["TreeSize"].as_u64().unwrap());
+    assert!(signed.size >= 3);
+
+    let proof = as_auditor("KmsGov.GetInclusionProof", json!({"RequestId": encrypt_id})).await;
+    assert_eq!(
+        proof.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&proof.body)
+    );
+    let evidence: Evidence = serde_json::from_value(proof.json()["Evidence"].clone()).unwrap();
+    let (leaf, _) = check_evidence(&evidence, &verifier).unwrap();
+    assert_eq!(leaf.op, 1); // Encrypt
+    assert_eq!(evidence.seq, 1);
+
+    let consistency = as_auditor("KmsGov.GetConsistencyProof", json!({"FirstSize": 1})).await;
+    let body = consistency.json();
+    let second = verifier
+        .verify(body["Checkpoint"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(body["SecondSize"].as_u64(), Some(second.size));
+    let path: Vec<[u8; 32]> = body["Proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    let first_root = root(&[leaf_hash(&sink.read(0, 1).unwrap()[0].leaf)]);
+    assert!(verify_consistency(
+        1,
+        second.size,
+        &first_root,
+        &second.root,
+        &path
+    ));
+
+    // Bad requests get the modelled errors.
+    let cases = [
+        (
+            "KmsGov.GetInclusionProof",
+            json!({}),
+            400,
+            "ValidationException",
+        ),
+        (
+            "KmsGov.GetInclusionProof",
+            json!({"RequestId": "nope"}),
+            400,
+            "ValidationException",
+        ),
+        (
+            "KmsGov.GetInclusionProof",
+            json!({"RequestId": "00000000-0000-4000-8000-000000000000"}),
+            400,
+            "NotFoundException",
+        ),
+        (
+            "KmsGov.GetConsistencyProof",
+            json!({"FirstSize": 1_000_000}),
+            400,
+            "ValidationException",
+        ),
+        (
+            "KmsGov.GetEverything",
+            json!({}),
+            400,
+            "UnknownOperationException",
+        ),
+    ];
+    for (operation, body, status, error) in cases {
+        let reply = as_auditor(operation, body).await;
+        assert_error(&reply, status, error);
+    }
+
+    // Every one of these calls is in the log too: op bytes 16 to 18.
+    let leaves: Vec<Leaf> = sink
+        .read(0, sink.size().unwrap())
+        .unwrap()
+        .iter()
+        .map(|e| Leaf::decode(&e.leaf).unwrap())
+        .collect();
+    let audit_calls: Vec<(u8, Verdict)> = leaves
+        .iter()
+        .filter(|l| (16..=18).contains(&l.op))
+        .map(|l| (l.op, l.verdict))
+        .collect();
+    assert_eq!(audit_calls[0], (16, Verdict::Deny));
+    assert_eq!(audit_calls[1], (16, Verdict::Allow));
+    assert_eq!(audit_calls[2], (17, Verdict::Allow));
+    assert_eq!(audit_calls[3], (18, Verdict::Allow));
+    assert_eq!(audit_calls.len(), 8, "{audit_calls:?}");
 }

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use kmsgov_core::audit::leaf::operation_of;
+use kmsgov_core::audit::leaf::op_name;
 use kmsgov_core::audit::verify::{check_evidence, prove, verify, Evidence};
 use kmsgov_core::audit::{checkpoint_signer, AuditSink, Leaf, Verifier};
 use kmsgov_core::clock::iso8601;
@@ -236,7 +236,7 @@ fn run_check(args: &CheckArgs) -> Result<u8, String> {
                 evidence.seq,
                 evidence.tree_size,
                 uuid(&leaf.request_id),
-                operation_of(leaf.op).map_or("?", |o| o.name()),
+                op_name(leaf.op).unwrap_or("?"),
                 member("principal"),
                 iso8601(i64::try_from(leaf.time_ms / 1000).unwrap_or(0)),
                 leaf.verdict,
@@ -278,7 +278,7 @@ fn run_show(args: &ShowArgs) -> Result<u8, String> {
         let detail: Value = serde_json::from_slice(&entry.detail).unwrap_or(Value::Null);
         let line = match Leaf::decode(&entry.leaf) {
             Ok(leaf) => {
-                let op = operation_of(leaf.op).map_or("?", |o| o.name());
+                let op = op_name(leaf.op).unwrap_or("?");
                 let time = iso8601(i64::try_from(leaf.time_ms / 1000).unwrap_or(0));
                 let member = |name: &str| detail.get(name).and_then(Value::as_str).unwrap_or("");
                 let principal = member("principal");

@@ -114,6 +114,71 @@ pub fn operation_of(code: u8) -> Option<Operation> {
     }
 }
 
+/// kmsgov's own operations on the audit log, served beside the KMS API
+/// (target prefix `KmsGov.`) and authorized as the IAM actions
+/// `kmsgov:<Name>` on `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOperation {
+    /// The latest signed checkpoint.
+    GetCheckpoint,
+    /// Evidence that one entry is in the log.
+    GetInclusionProof,
+    /// Proof that an earlier tree is a prefix of the current one.
+    GetConsistencyProof,
+}
+
+impl AuditOperation {
+    /// Every audit operation.
+    pub const ALL: [AuditOperation; 3] = [
+        AuditOperation::GetCheckpoint,
+        AuditOperation::GetInclusionProof,
+        AuditOperation::GetConsistencyProof,
+    ];
+
+    /// The operation's name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditOperation::GetCheckpoint => "GetCheckpoint",
+            AuditOperation::GetInclusionProof => "GetInclusionProof",
+            AuditOperation::GetConsistencyProof => "GetConsistencyProof",
+        }
+    }
+
+    /// The operation named `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<AuditOperation> {
+        AuditOperation::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// The IAM action that authorizes it.
+    #[must_use]
+    pub fn action(self) -> String {
+        format!("kmsgov:{}", self.name())
+    }
+
+    /// Its op byte in leaves: 16, 17, 18.
+    #[must_use]
+    pub fn op_code(self) -> u8 {
+        match self {
+            AuditOperation::GetCheckpoint => 16,
+            AuditOperation::GetInclusionProof => 17,
+            AuditOperation::GetConsistencyProof => 18,
+        }
+    }
+}
+
+/// The name of the operation an op byte names, KMS's or kmsgov's own.
+#[must_use]
+pub fn op_name(code: u8) -> Option<&'static str> {
+    operation_of(code).map(Operation::name).or_else(|| {
+        AuditOperation::ALL
+            .into_iter()
+            .find(|o| o.op_code() == code)
+            .map(AuditOperation::name)
+    })
+}
+
 /// A decoded leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leaf {
@@ -297,5 +362,10 @@ mod tests {
         }
         assert_eq!(operation_of(0), None);
         assert_eq!(operation_of(7), None);
+        for op in AuditOperation::ALL {
+            assert!(seen.insert(op.op_code()), "{op:?}");
+            assert_eq!(op_name(op.op_code()), Some(op.name()));
+            assert_eq!(AuditOperation::from_name(op.name()), Some(op));
+        }
     }
 }

@@ -22,6 +22,17 @@ const CONTEXT_KEYS: [&str; 4] = [
     "aws:SecureTransport",
 ];
 
+/// What an entry records of a request.
+pub(crate) struct Subject<'a> {
+    /// The leaf's op byte.
+    pub(crate) op: u8,
+    /// The operation's name, for the detail record.
+    pub(crate) operation: &'a str,
+    pub(crate) caller: &'a kmsgov_policy::Caller,
+    pub(crate) input: &'a Value,
+    pub(crate) env: &'a Environment<'a>,
+}
+
 /// Builds entries; holds the key of the principal commitments.
 pub(crate) struct Recorder {
     principal_key: hmac::Key,
@@ -80,9 +91,32 @@ impl Recorder {
         out
     }
 
+    /// The entry of a KMS request.
     pub(crate) fn entry(
         &self,
         request: &Request<'_>,
+        response: &Response,
+        time_ms: i64,
+        request_id: [u8; 16],
+    ) -> AuditEntry {
+        self.entry_for(
+            &Subject {
+                op: op_code(request.operation),
+                operation: request.operation.name(),
+                caller: request.caller,
+                input: request.input,
+                env: request.env,
+            },
+            response,
+            time_ms,
+            request_id,
+        )
+    }
+
+    /// The entry of any request: a KMS call or one of kmsgov's own.
+    pub(crate) fn entry_for(
+        &self,
+        request: &Subject<'_>,
         response: &Response,
         time_ms: i64,
         request_id: [u8; 16],
@@ -129,7 +163,7 @@ impl Recorder {
         let caller = request.caller;
         let detail = json!({
             "salt": hex(&salt),
-            "operation": request.operation.name(),
+            "operation": request.operation,
             "principal": caller.arn(),
             "account": caller.account().unwrap_or(""),
             "context": context,
@@ -139,7 +173,7 @@ impl Recorder {
         .to_string()
         .into_bytes();
         let leaf = Leaf {
-            op: op_code(request.operation),
+            op: request.op,
             verdict,
             reason,
             time_ms: u64::try_from(time_ms).unwrap_or(0),

@@ -135,7 +135,13 @@ pub fn headers(
         ("X-Amz-Date".to_owned(), date),
     ];
     if let Some(t) = target {
-        headers.push(("X-Amz-Target".to_owned(), format!("TrentService.{t}")));
+        // A bare operation name is KMS's; `KmsGov.X` is given whole.
+        let target = if t.contains('.') {
+            t.to_owned()
+        } else {
+            format!("TrentService.{t}")
+        };
+        headers.push(("X-Amz-Target".to_owned(), target));
     }
     if let Some(c) = content_type {
         headers.push(("Content-Type".to_owned(), c.to_owned()));
