@@ -73,6 +73,29 @@ impl<'a> Environment<'a> {
         self.entries.is_empty()
     }
 
+    /// The encryption context the environment states through
+    /// `kms:EncryptionContext:<key>` entries (single-valued), keys as written.
+    pub(crate) fn encryption_context(&self) -> serde_json::Map<String, serde_json::Value> {
+        const PREFIX: &str = "kms:encryptioncontext:";
+        self.entries
+            .iter()
+            .filter_map(|(k, _, v)| {
+                let head = k.get(..PREFIX.len())?;
+                if !head.eq_ignore_ascii_case(PREFIX) {
+                    return None;
+                }
+                let name = k.get(PREFIX.len()..)?;
+                match v {
+                    EnvValue::One(value) => Some((
+                        name.to_owned(),
+                        serde_json::Value::String(value.to_string()),
+                    )),
+                    EnvValue::Many(_) => None,
+                }
+            })
+            .collect()
+    }
+
     fn find(&self, key: &str) -> Option<&EnvValue<'a>> {
         let ascii = key.is_ascii();
         self.entries

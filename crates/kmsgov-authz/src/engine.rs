@@ -19,7 +19,7 @@ use crate::decision::{Decision, ErrorCode, Outcome, PathEntry};
 use crate::failure::Failure;
 use crate::keystate::{state_error, usage_error};
 use crate::operation::{Operation, StateRule, UsageNeed};
-use crate::world::{GrantConstraints, Key, World};
+use crate::world::{GrantConstraints, Key, NamedPolicy, World};
 
 /// One KMS API call to decide.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +115,7 @@ pub fn decide_action(world: &World, call: &ActionCall<'_>, trace: Trace) -> Deci
             }
         }
     };
+    let context = call.env.encryption_context();
     let mut run = Run {
         world,
         call: &op_call,
@@ -144,7 +145,9 @@ pub fn decide_action(world: &World, call: &ActionCall<'_>, trace: Trace) -> Deci
             target: Target::Key(key, idx),
             facts: Facts::default(),
             grants: grant_op.map_or(GrantRule::None, GrantRule::Op),
-            constrained_context: None,
+            // Grant constraints compare with the encryption context the
+            // environment states (`kms:EncryptionContext:<key>` entries).
+            constrained_context: Some(&context),
         };
         run.authorize(&check)
     })();
@@ -202,6 +205,78 @@ pub fn decide_account_action(
     into_decision(result, run.path)
 }
 
+/// One IAM action on an IAM role: `sts:AssumeRole` (the role's trust policy
+/// is the resource-based policy, and, as for key policies, it must allow the
+/// caller or the caller's account explicitly) or `iam:PassRole` (identity-based
+/// policies alone decide, within the caller's account). SCPs, RCPs of the
+/// role's account (for `sts:AssumeRole`), permissions boundaries and session
+/// policies apply as for any call.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleActionCall<'a> {
+    /// Who calls.
+    pub caller: &'a Caller,
+    /// The action, e.g. `sts:AssumeRole` or `iam:PassRole`.
+    pub action: &'a str,
+    /// The role's ARN.
+    pub role: &'a str,
+    /// The request context (`iam:PassedToService`, `sts:ExternalId`, …).
+    pub env: &'a Environment<'a>,
+}
+
+/// Decides an action on a role. A role the world does not list has no trust
+/// policy, so nobody can assume it.
+pub fn decide_role_action(world: &World, call: &RoleActionCall<'_>, trace: Trace) -> Decision {
+    let empty = Map::new();
+    let empty_value = Value::Object(Map::new());
+    let op_call = Call {
+        caller: call.caller,
+        operation: Operation::ListKeys,
+        input: &empty_value,
+        env: call.env,
+        ciphertext_key: None,
+    };
+    let mut run = Run {
+        world,
+        call: &op_call,
+        input: &empty,
+        caller: CallerInfo::resolve(world, call.caller),
+        trace: trace == Trace::Full,
+        path: Vec::new(),
+    };
+    let account = call
+        .role
+        .strip_prefix("arn:")
+        .and_then(|r| r.split(':').nth(3))
+        .unwrap_or("");
+    let assume = call.action.eq_ignore_ascii_case("sts:AssumeRole");
+    let trust = world
+        .principals
+        .get(call.role)
+        .and_then(|p| p.trust_policy.as_ref());
+    if assume && trust.is_none() {
+        let message = run.denied_message(call.action, call.role, false, "resource-based policy");
+        run.note(
+            "role trust policy",
+            "NotApplicable",
+            "the role has no trust policy in the world, so nobody can assume it",
+        );
+        return into_decision(Err(Failure::denied(message)), run.path);
+    }
+    let check = Check {
+        action: Cow::Borrowed(call.action),
+        target: Target::Role {
+            arn: call.role,
+            account,
+            trust: trust.filter(|_| assume),
+        },
+        facts: Facts::default(),
+        grants: GrantRule::None,
+        constrained_context: None,
+    };
+    let result = run.authorize(&check);
+    into_decision(result, run.path)
+}
+
 fn into_decision(result: Result<(), Failure>, path: Vec<PathEntry>) -> Decision {
     let (outcome, message) = match result {
         Ok(()) => (Outcome::Allow, String::new()),
@@ -220,6 +295,14 @@ pub(crate) enum Target<'a> {
     Key(&'a Key, usize),
     Alias(String),
     Star,
+    /// An IAM role; its trust policy is the resource-based policy of
+    /// `sts:AssumeRole`, and no resource-based policy applies to other
+    /// actions on it (`iam:PassRole`).
+    Role {
+        arn: &'a str,
+        account: &'a str,
+        trust: Option<&'a NamedPolicy>,
+    },
 }
 
 /// How grants can allow a check.
@@ -404,6 +487,7 @@ pub(crate) fn target_arn<'t>(target: &'t Target<'_>) -> &'t str {
         Target::Key(k, _) => &k.arn,
         Target::Alias(a) => a,
         Target::Star => "*",
+        Target::Role { arn, .. } => arn,
     }
 }
 

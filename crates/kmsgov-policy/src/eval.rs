@@ -228,6 +228,19 @@ impl Policy {
         }
     }
 
+    /// Whether some Allow statement matches the request's action, principal
+    /// and resource, leaving its conditions aside: the statements that could
+    /// allow the request in some request context. Analysis uses it to skip
+    /// requests that no context can allow.
+    pub fn may_allow(&self, request: &Request<'_>) -> bool {
+        self.statements.iter().any(|st| {
+            st.effect == Effect::Allow
+                && st.action_matches(request.action)
+                && st.principal_check(request.caller).passes()
+                && st.resource_matches(request)
+        })
+    }
+
     /// Decides the request; records only which statements matched.
     pub fn decide(&self, request: &Request<'_>) -> Verdict {
         let mut matched = Vec::new();

@@ -124,13 +124,26 @@ impl<'a> Run<'a> {
             (scp_deny, scp_allow) =
                 self.org_levels("service control policy", levels, &label, &iam_req);
         }
-        // RCPs: customer managed keys in member accounts; not RetireGrant (spec §1.2).
+        // The resource-based policy: the key policy (not for alias resources),
+        // or a role's trust policy for sts:AssumeRole.
+        let resource_policy: Option<(&'static str, &'a NamedPolicy, &'a str, bool)> =
+            match &check.target {
+                Target::Key(k, _) => Some(("key policy", &k.policy, &k.account, k.aws_managed)),
+                Target::Role {
+                    account,
+                    trust: Some(t),
+                    ..
+                } => Some(("role trust policy", *t, *account, false)),
+                _ => None,
+            };
+        // RCPs: customer managed keys (and roles, for sts:AssumeRole) in member
+        // accounts; not RetireGrant (spec §1.2).
         let mut rcp_deny = false;
-        if let Some(k) = key {
+        if let Some((_, _, res_account, aws_managed)) = resource_policy {
             let rcps = world
                 .accounts
-                .get(&k.account)
-                .filter(|a| !a.management_account && !k.aws_managed)
+                .get(res_account)
+                .filter(|a| !a.management_account && !aws_managed)
                 .and_then(|a| a.rcps.as_ref())
                 .filter(|_| !check.action.eq_ignore_ascii_case("kms:RetireGrant"))
                 .filter(|_| !caller_info.service_linked());
@@ -158,17 +171,16 @@ impl<'a> Run<'a> {
                 );
             }
         }
-        // Key policy.
-        let key_policy = match key {
-            Some(k) if !matches!(check.target, Target::Alias(_)) => Some(self.policy_set(
-                "key policy",
-                &k.arn,
+        // Key policy (or trust policy).
+        let key_policy = resource_policy.map(|(layer, policy, _, _)| {
+            self.policy_set(
+                layer,
+                resource,
                 &label,
-                std::slice::from_ref(&k.policy),
+                std::slice::from_ref(policy),
                 &kp_req,
-            )),
-            _ => None,
-        };
+            )
+        });
         // Identity-based policies, boundary, session policy.
         let identity = if caller_info.has_iam() {
             Some(self.policy_set(
@@ -239,11 +251,13 @@ impl<'a> Run<'a> {
         };
         let ceilings_ok = pb_ok && sp_ok;
 
-        let Some(key) = key.filter(|_| !matches!(check.target, Target::Alias(_))) else {
-            // Identity-only permission (alias resources and actions without a
-            // resource): identity policies decide within the ceilings.
+        let Some((_, _, res_account, _)) = resource_policy else {
+            // Identity-only permission (alias resources, iam:PassRole and
+            // actions without a resource): identity policies decide within
+            // the ceilings.
             let own_account = match &check.target {
                 Target::Alias(arn) => arn.split(':').nth(4) == caller_info.caller.account(),
+                Target::Role { account, .. } => Some(*account) == caller_info.caller.account(),
                 _ => true,
             };
             if is_root && own_account {
@@ -272,24 +286,43 @@ impl<'a> Run<'a> {
         ]);
         let role = best(&[PrincipalMatch::Role]);
         let account = best(&[PrincipalMatch::Account]);
-        let same_account = caller_info.caller.account() == Some(key.account.as_str());
-        let grant = self.find_grant(check, key, id_allow && ceilings_ok);
+        let same_account = caller_info.caller.account() == Some(res_account);
+        let grant = match key {
+            Some(key) => self.find_grant(check, key, id_allow && ceilings_ok),
+            None => false,
+        };
 
         if caller_kind == CallerKind::Service {
             if direct || grant {
-                return self.allowed("the key policy names the service principal");
+                return self.allowed(if key.is_some() {
+                    "the key policy names the service principal"
+                } else {
+                    "the trust policy names the service principal"
+                });
             }
             return Err(self.deny(check, false, "resource-based policy"));
         }
         if same_account {
             if direct {
-                return self.allowed("the key policy names the caller directly, so implicit denies in identity-type policies do not apply");
+                return self.allowed(if key.is_some() {
+                    "the key policy names the caller directly, so implicit denies in identity-type policies do not apply"
+                } else {
+                    "the trust policy names the caller directly, so implicit denies in identity-type policies do not apply"
+                });
             }
             if role && ceilings_ok {
-                return self.allowed("the key policy names the caller's role; the permissions boundary and session policy allow it");
+                return self.allowed(if key.is_some() {
+                    "the key policy names the caller's role; the permissions boundary and session policy allow it"
+                } else {
+                    "the trust policy names the caller's role; the permissions boundary and session policy allow it"
+                });
             }
             if account && id_allow && ceilings_ok {
-                return self.allowed("the key policy delegates to the account and an identity-based policy allows it");
+                return self.allowed(if key.is_some() {
+                    "the key policy delegates to the account and an identity-based policy allows it"
+                } else {
+                    "the trust policy delegates to the account and an identity-based policy allows it"
+                });
             }
             if grant {
                 return self.allowed("a grant allows it");
@@ -314,7 +347,11 @@ impl<'a> Run<'a> {
             let why = if grant {
                 "a grant allows it"
             } else {
-                "the key policy trusts the caller and the caller's identity-based policy allows it"
+                if key.is_some() {
+                    "the key policy trusts the caller and the caller's identity-based policy allows it"
+                } else {
+                    "the trust policy trusts the caller and the caller's identity-based policy allows it"
+                }
             };
             return self.allowed(why);
         }
@@ -482,7 +519,7 @@ fn statement_note(
     if !matched {
         return "a condition did not hold".into();
     }
-    if layer != "key policy" || effect == Effect::Deny {
+    if !matches!(layer, "key policy" | "role trust policy") || effect == Effect::Deny {
         return Cow::Borrowed("");
     }
     match principal {
