@@ -113,6 +113,19 @@ pub(crate) const NEVER_PRESENT: Rule = Rule {
     fix: "use aws: or kms: condition keys in key policies, or add IfExists if absence is meant to pass",
 };
 
+/// `kms:*` for another account's root in a key policy (worlds only).
+pub(crate) const FOREIGN_ADMIN: Rule = Rule {
+    id: "KG017",
+    severity: Severity::Warning,
+    fix: "give the other account only the use actions it needs; keep administration in the key's account",
+};
+/// `kms:CreateGrant` in a key policy without a grant condition.
+pub(crate) const CREATE_GRANT_UNLIMITED: Rule = Rule {
+    id: "KG018",
+    severity: Severity::Warning,
+    fix: "add \"Bool\": {\"kms:GrantIsForAWSResource\": \"true\"} (or conditions on kms:GranteePrincipal / kms:GrantOperations)",
+};
+
 /// Every rule, in id order (for documentation and tests).
 pub(crate) const ALL: &[Rule] = &[
     PUBLIC_PRINCIPAL,
@@ -131,6 +144,8 @@ pub(crate) const ALL: &[Rule] = &[
     DUPLICATE,
     NON_KMS_ACTION,
     NEVER_PRESENT,
+    FOREIGN_ADMIN,
+    CREATE_GRANT_UNLIMITED,
 ];
 
 /// A finding before it is placed in a file.
@@ -451,6 +466,7 @@ pub(crate) fn lint_document(doc: &Value, role: Role, emit: &mut dyn FnMut(Raw)) 
         if role == Role::Key {
             allow_not_action(stmt, emit);
             non_kms_action(stmt, emit);
+            create_grant_unlimited(stmt, emit);
         }
     }
     shadowed(&stmts, emit);
@@ -662,6 +678,40 @@ fn not_principal(stmt: &Stmt<'_>, emit: &mut dyn FnMut(Raw)) {
                 "NotPrincipal in a {} statement applies to every principal not listed, and role sessions must be listed by session ARN",
                 if stmt.is_allow() { "Allow" } else { "Deny" }
             ),
+        ));
+    }
+}
+
+fn create_grant_unlimited(stmt: &Stmt<'_>, emit: &mut dyn FnMut(Raw)) {
+    if !stmt.is_allow() {
+        return;
+    }
+    let principals = stmt.aws_principals("Principal");
+    if !principals.is_empty()
+        && principals.iter().all(|(_, p)| root_account(p).is_some())
+        && !has_non_aws_principal(stmt)
+    {
+        return;
+    }
+    // `kms:*` and `*` are KG002's.
+    let Some((at, pattern)) = stmt
+        .list("Action")
+        .into_iter()
+        .find(|(_, p)| !is_full_kms(p) && action_matches(p, "kms:CreateGrant"))
+    else {
+        return;
+    };
+    let limited = stmt.conditions().iter().any(|c| {
+        matches!(
+            c.key_lower.as_str(),
+            "kms:grantisforawsresource" | "kms:granteeprincipal" | "kms:grantoperations"
+        )
+    });
+    if !limited {
+        emit(Raw::new(
+            CREATE_GRANT_UNLIMITED,
+            at,
+            format!("`{pattern}` allows kms:CreateGrant without a grant condition: the principal can give anyone its access to the key"),
         ));
     }
 }

@@ -483,3 +483,55 @@ fn every_rule_is_documented() {
         assert!(section.contains(&line), "{id}: docs/lint.md lacks `{line}`");
     }
 }
+
+#[test]
+fn kg017_full_access_for_another_account_in_a_world() {
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        root_statement(),
+        {"Effect": "Allow", "Principal": {"AWS": ["444455556666", ADMIN]}, "Action": "kms:*", "Resource": "*"}]});
+    let text = world(
+        json!([{"arn": KEY, "policy": policy}]),
+        json!([]),
+        json!([]),
+    );
+    assert_eq!(
+        world_found(&text),
+        vec![
+            (
+                "KG002".to_owned(),
+                "keys[0].policy".to_owned(),
+                "/Statement/1/Action".to_owned(),
+                Severity::Warning
+            ),
+            (
+                "KG017".to_owned(),
+                "keys[0].policy".to_owned(),
+                "/Statement/1/Principal/AWS/0".to_owned(),
+                Severity::Warning
+            ),
+        ]
+    );
+    // The key's own account root is the root delegation: no finding.
+    let text = world(
+        json!([{"arn": KEY, "policy": key_policy(json!({"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "kms:*", "Resource": "*"}))}]),
+        json!([]),
+        json!([]),
+    );
+    assert_eq!(world_found(&text), vec![]);
+}
+
+#[test]
+fn kg018_create_grant_without_grant_condition() {
+    let doc = key_policy(
+        json!({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": ["kms:Decrypt", "kms:CreateGrant"], "Resource": "*"}),
+    );
+    assert_eq!(
+        found(&doc, Role::Key),
+        pairs(&[("KG018", "/Statement/1/Action/1")])
+    );
+    let doc = key_policy(
+        json!({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": ["kms:Decrypt", "kms:CreateGrant"], "Resource": "*",
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}}),
+    );
+    assert_eq!(found(&doc, Role::Key), vec![]);
+}

@@ -41,6 +41,31 @@ pub fn lint_world(file: &str, text: &str) -> Result<Vec<Finding>, LintError> {
             continue;
         };
         rules::lint_document(policy, Role::Key, &mut |r| push(&location, r));
+        for stmt in rules::statements(policy) {
+            if !stmt.is_allow()
+                || !stmt
+                    .list("Action")
+                    .iter()
+                    .any(|(_, p)| rules::is_full_kms(p))
+            {
+                continue;
+            }
+            for (at, entry) in stmt.aws_principals("Principal") {
+                if let Some(other) = rules::root_account(entry).filter(|a| *a != key.account) {
+                    push(
+                        &location,
+                        Raw::new(
+                            rules::FOREIGN_ADMIN,
+                            at,
+                            format!(
+                                "kms:* for account {other}, which does not own the key (account {}): principals there can change the key policy and delete the key",
+                                key.account
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
         if !anyone_administers(world, &key.arn, &key.account) {
             push(
                 &location,
