@@ -842,7 +842,6 @@ pub(crate) fn has_root_delegation(doc: &Value, account: Option<&str>) -> bool {
     statements(doc).iter().any(|s| {
         s.is_allow()
             && s.list("Action").iter().any(|(_, p)| is_full_kms(p))
-            && s.list("Resource").iter().any(|(_, r)| *r == "*")
             && s.aws_principals("Principal")
                 .iter()
                 .filter_map(|(_, p)| root_account(p))

@@ -535,3 +535,35 @@ fn kg018_create_grant_without_grant_condition() {
     );
     assert_eq!(found(&doc, Role::Key), vec![]);
 }
+
+#[test]
+fn aws_managed_keys_are_not_checked_for_lockout_or_delegation() {
+    let aws_policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["kms:Decrypt", "kms:Encrypt"], "Resource": "*",
+         "Condition": {"StringEquals": {"kms:CallerAccount": "111122223333", "kms:ViaService": "s3.us-east-1.amazonaws.com"}}}]});
+    let customer = world(
+        json!([{"arn": KEY, "policy": aws_policy}]),
+        json!([]),
+        json!([]),
+    );
+    assert_eq!(
+        world_found(&customer)
+            .iter()
+            .map(|f| f.0.as_str())
+            .collect::<Vec<_>>(),
+        vec!["KG003"]
+    );
+    let managed = world(
+        json!([{"arn": KEY, "manager": "AWS", "policy": aws_policy}]),
+        json!([]),
+        json!([]),
+    );
+    assert_eq!(world_found(&managed), vec![]);
+}
+
+#[test]
+fn root_delegation_on_the_key_arn_counts() {
+    let doc = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": KEY}]});
+    assert_eq!(found(&doc, Role::Key), vec![]);
+}
