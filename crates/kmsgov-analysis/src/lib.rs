@@ -8,3 +8,6 @@
 
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod diff;
+pub mod lint;

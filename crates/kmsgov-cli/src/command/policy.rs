@@ -1,7 +1,9 @@
 //! `kmsgov policy …`: IAM policy documents.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use kmsgov_analysis::{diff, lint};
+use kmsgov_authz::{environment, Scenario};
 use kmsgov_policy::{ParseOptions, Policy, PolicyKind};
 
 use super::{err, out};
@@ -28,6 +30,41 @@ pub(crate) enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Find risky, broken or pointless policies (rules KG001… in docs/lint.md)
+    /// in policy documents or in every policy and grant of world files.
+    Lint {
+        /// The role of lone policy documents: key (default), identity, boundary,
+        /// session, trust, scp, rcp, vpc-endpoint. World files know each
+        /// policy's role and ignore it.
+        #[arg(long, default_value = "key")]
+        kind: String,
+        /// `text` for people, `json` for machines.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// Policy documents or world (scenario) files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show who gains or loses which action on a key when its key policy
+    /// changes from OLD to NEW, as the engine decides it in a world.
+    Diff {
+        /// The current key policy.
+        old: PathBuf,
+        /// The proposed key policy.
+        new: PathBuf,
+        /// The world (scenario file) the key lives in.
+        #[arg(long)]
+        world: PathBuf,
+        /// The key's ARN; optional when the world has one key.
+        #[arg(long)]
+        key: Option<String>,
+        /// `text` for people, `json` for machines.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// Request facts for every decision, as a JSON object (`{"kms:ViaService": "…"}`).
+        #[arg(long)]
+        context: Option<String>,
+    },
 }
 
 /// Exit codes: 0 all valid, 1 a policy is invalid, 2 a file is unreadable.
@@ -35,6 +72,28 @@ pub(crate) fn run(cmd: &Command) -> u8 {
     let (kind, files) = match cmd {
         Command::Validate { kind, files } => (kind, files),
         Command::Id { files } => return run_id(files),
+        Command::Lint {
+            kind,
+            format,
+            files,
+        } => return run_lint(kind, format, files),
+        Command::Diff {
+            old,
+            new,
+            world,
+            key,
+            format,
+            context,
+        } => {
+            return run_diff(&DiffArgs {
+                old,
+                new,
+                world,
+                key: key.as_deref(),
+                format,
+                context: context.as_deref(),
+            })
+        }
     };
     let mut code = 0;
     for file in files {
@@ -120,4 +179,125 @@ fn run_id(files: &[PathBuf]) -> u8 {
         }
     }
     code
+}
+
+/// `kmsgov policy lint`. Exit codes: 0 no warning or error, 1 any warning or
+/// error, 2 an input is unreadable or invalid (the other inputs are still
+/// linted and reported).
+fn run_lint(kind: &str, format: &str, files: &[PathBuf]) -> u8 {
+    let Some(role) = lint::Role::from_name(kind) else {
+        err(&format!("--kind: unknown policy type `{kind}`"));
+        return 2;
+    };
+    let mut findings = Vec::new();
+    let mut bad_input = false;
+    for file in files {
+        let shown = file.display().to_string();
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                err(&format!("{shown}: cannot read: {e}"));
+                bad_input = true;
+                continue;
+            }
+        };
+        let doc: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                err(&format!("{shown}: invalid json: {e}"));
+                bad_input = true;
+                continue;
+            }
+        };
+        let result = if lint::is_world(&doc) {
+            lint::lint_world(&shown, &text)
+        } else {
+            lint::lint_policy(&shown, &text, role)
+        };
+        match result {
+            Ok(found) => findings.extend(found),
+            Err(e) => {
+                err(&format!("{shown}: {e}"));
+                bad_input = true;
+            }
+        }
+    }
+    lint::sort(&mut findings);
+    if format == "json" {
+        out(&format!("{:#}\n", lint::to_json(&findings)));
+    } else {
+        out(&lint::render_text(&findings));
+    }
+    if bad_input {
+        2
+    } else if lint::fails(&findings) {
+        1
+    } else {
+        0
+    }
+}
+
+/// The arguments of `kmsgov policy diff`.
+struct DiffArgs<'a> {
+    old: &'a Path,
+    new: &'a Path,
+    world: &'a Path,
+    key: Option<&'a str>,
+    format: &'a str,
+    context: Option<&'a str>,
+}
+
+/// `kmsgov policy diff`. Exit codes: 0 nothing changes, 1 access changes, 2 bad input.
+fn run_diff(args: &DiffArgs<'_>) -> u8 {
+    match diff_one(args) {
+        Ok(result) => {
+            if args.format == "json" {
+                out(&format!("{:#}\n", result.to_json()));
+            } else {
+                out(&result.render_text());
+            }
+            u8::from(!result.changes.is_empty())
+        }
+        Err(e) => {
+            err(&e);
+            2
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+}
+
+/// Reads and validates a key policy document.
+fn key_policy(path: &Path) -> Result<(Policy, serde_json::Value), String> {
+    let shown = path.display();
+    let text = read(path)?;
+    let policy = Policy::parse(&text, &kmsgov_authz::key_policy_options()).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| format!("{shown}: {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let doc = serde_json::from_str(&text).map_err(|e| format!("{shown}: invalid json: {e}"))?;
+    Ok((policy, doc))
+}
+
+fn diff_one(args: &DiffArgs<'_>) -> Result<diff::KeyDiff, String> {
+    let (old, old_doc) = key_policy(args.old)?;
+    let (new, new_doc) = key_policy(args.new)?;
+    let shown = args.world.display();
+    let scenario = Scenario::parse(&read(args.world)?).map_err(|e| format!("{shown}: {e}"))?;
+    let world = &scenario.world;
+    let key = diff::choose_key(world, args.key).map_err(|e| format!("{shown}: {e}"))?;
+    let context = match args.context {
+        Some(c) => Some(
+            serde_json::from_str::<serde_json::Value>(c)
+                .map_err(|e| format!("--context: invalid json: {e}"))?,
+        ),
+        None => None,
+    };
+    let env = environment(context.as_ref(), "").map_err(|e| format!("--context: {e}"))?;
+    diff::diff(world, key, (&old, &old_doc), (&new, &new_doc), &env).map_err(|e| e.to_string())
 }
