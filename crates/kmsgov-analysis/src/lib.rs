@@ -8,3 +8,5 @@
 
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod viewer;
