@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use kmsgov_authz::{Environment, Operation, Trace};
 use kmsgov_core::{Kms, KmsError, Output};
 use kmsgov_policy::Caller;
@@ -39,6 +39,7 @@ pub(crate) async fn dispatch(State(server): State<Arc<Server>>, request: Request
         ("/health" | "/_health", &Method::GET | &Method::HEAD) => {
             json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec(), &request_id)
         }
+        ("/ui" | "/ui/", &Method::GET | &Method::HEAD) => viewer_page(&request_id),
         ("/kmsgov/reset" | "/moto-api/reset", &Method::POST) if development => {
             reset(&server, &request_id).await
         }
@@ -253,6 +254,38 @@ async fn reset(server: &Server, request_id: &str) -> Response {
             ApiError::from_kms(&e).into_response(request_id)
         }
     }
+}
+
+/// `GET /ui`: the decision-path viewer, empty (a document is pasted or
+/// opened in the page), under a policy that lets it load nothing and run
+/// only its own inline style and script.
+fn viewer_page(request_id: &str) -> Response {
+    static PAGE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| kmsgov_analysis::viewer::page(None));
+    let mut response = (StatusCode::OK, PAGE.as_str()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(kmsgov_analysis::viewer::CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(protocol::REQUEST_ID_HEADER, value);
+    }
+    response
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -263,6 +263,43 @@ async fn health_answers_without_authentication() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_viewer_page_is_served_empty_under_a_strict_policy() {
+    let server = sigv4_server().await;
+    for path in ["/ui", "/ui/"] {
+        let reply = exchange(server.address, &raw_request("GET", path, &[], b"")).await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        let csp = reply.header("content-security-policy").unwrap();
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"default-src 'none'"), "{csp}");
+        // Nothing may be fetched from anywhere: no source list names a host
+        // or scheme other than data: images.
+        for directive in &directives {
+            assert!(!directive.contains("http"), "{csp}");
+            assert!(!directive.contains('*'), "{csp}");
+        }
+        let page = String::from_utf8(reply.body.clone()).unwrap();
+        assert_eq!(page, kmsgov_analysis::viewer::page(None));
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(
+            page.contains(r#"<script type="application/json" id="kmsgov-document"></script>"#),
+            "the served page embeds no document"
+        );
+        assert!(reply.header("x-amzn-requestid").is_some());
+    }
+    // Only GET and HEAD: the page is not a KMS endpoint.
+    let reply = exchange(server.address, &raw_request("POST", "/ui", &[], b"")).await;
+    assert_eq!(reply.status, 404);
+    // The KMS protocol at `/` is untouched.
+    let reply = Call::new("ListKeys", b"{}").send(server.address).await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unknown_target_is_unknown_operation() {
     let server = sigv4_server().await;
     let reply = Call::new("MakeCoffee", b"{}").send(server.address).await;
