@@ -25,12 +25,42 @@ const TEMPLATE: &str = include_str!("../assets/viewer.html");
 /// `<script type="application/json" id="kmsgov-document">`.
 const DOCUMENT_MARKER: &str = "{{KMSGOV_DOCUMENT}}";
 
-/// The `Content-Security-Policy` the page works under when served: nothing
-/// may be loaded, only the page's own inline style and script run, and
-/// images may only be `data:` URLs.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
-     style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; \
-     frame-ancestors 'none'";
+/// The page's one inline script, exactly as the page holds it (the text
+/// between `<script>` and `</script>`): what a `Content-Security-Policy`
+/// `'sha256-…'` source for it is computed over. The embedded document is a
+/// data block (`type="application/json"`), not a script, and needs none.
+#[must_use]
+pub fn inline_script() -> &'static str {
+    between(TEMPLATE, "<script>", "</script>")
+}
+
+/// The page's one inline style sheet, exactly as the page holds it (the
+/// text between `<style>` and `</style>`).
+#[must_use]
+pub fn inline_style() -> &'static str {
+    between(TEMPLATE, "<style>", "</style>")
+}
+
+/// The `Content-Security-Policy` to serve the page under, given the
+/// base64 SHA-256 of [`inline_script`] and of [`inline_style`]: nothing may
+/// be loaded, no script or style runs but the page's own, images may only be
+/// `data:` URLs, and the page may not be framed or submit forms.
+#[must_use]
+pub fn content_security_policy(script_sha256: &str, style_sha256: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'sha256-{script_sha256}'; \
+         style-src 'sha256-{style_sha256}'; img-src data:; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// The text between the first `open` and the `close` after it (empty when
+/// either is missing).
+fn between(text: &'static str, open: &str, close: &str) -> &'static str {
+    text.split_once(open)
+        .and_then(|(_, rest)| rest.split_once(close))
+        .map_or("", |(inner, _)| inner)
+}
 
 /// The viewer page, with `document` embedded (or the empty state for
 /// `None`).
@@ -104,6 +134,48 @@ mod tests {
         assert!(!TEMPLATE.contains("outerHTML"));
         assert!(!TEMPLATE.contains("insertAdjacentHTML"));
         assert!(!TEMPLATE.contains("document.write"));
+    }
+
+    #[test]
+    fn the_inline_script_and_style_are_the_whole_elements() {
+        let script = inline_script();
+        assert!(script.contains("\"use strict\""));
+        assert!(script.trim_end().ends_with("}());"));
+        assert!(TEMPLATE.contains(&format!("<script>{script}</script>")));
+        let style = inline_style();
+        assert!(style.contains(":root {"));
+        assert!(TEMPLATE.contains(&format!("<style>{style}</style>")));
+        // One of each: a second one would run without a hash.
+        assert_eq!(TEMPLATE.matches("<script>").count(), 1);
+        assert_eq!(TEMPLATE.matches("<style>").count(), 1);
+        // No inline style attributes or event handlers, which hashes do
+        // not allow.
+        assert!(!TEMPLATE.contains(" style=\""));
+        assert!(!script.contains("style:"));
+        assert!(!script.contains(".style"));
+        assert!(!TEMPLATE.contains(" onclick="));
+        let page = page(Some(
+            &json!({"decision": "Allow", "reason": "", "path": []}),
+        ));
+        assert!(page.contains(&format!("<script>{script}</script>")));
+    }
+
+    #[test]
+    fn the_policy_names_the_hashes_and_nothing_else() {
+        let csp = content_security_policy("c2NyaXB0", "c3R5bGU=");
+        let directives: Vec<&str> = csp.split("; ").collect();
+        assert_eq!(
+            directives,
+            [
+                "default-src 'none'",
+                "script-src 'sha256-c2NyaXB0'",
+                "style-src 'sha256-c3R5bGU='",
+                "img-src data:",
+                "base-uri 'none'",
+                "form-action 'none'",
+                "frame-ancestors 'none'"
+            ]
+        );
     }
 
     #[test]

@@ -257,21 +257,30 @@ async fn reset(server: &Server, request_id: &str) -> Response {
 }
 
 /// `GET /ui`: the decision-path viewer, empty (a document is pasted or
-/// opened in the page), under a policy that lets it load nothing and run
-/// only its own inline style and script.
+/// opened in the page), under a content security policy that lets it load
+/// nothing and run only its own inline script and style, named by their
+/// SHA-256.
 fn viewer_page(request_id: &str) -> Response {
-    static PAGE: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| kmsgov_analysis::viewer::page(None));
-    let mut response = (StatusCode::OK, PAGE.as_str()).into_response();
+    static PAGE: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+        use kmsgov_analysis::viewer;
+        (
+            viewer::page(None),
+            viewer::content_security_policy(
+                &sha256_base64(viewer::inline_script()),
+                &sha256_base64(viewer::inline_style()),
+            ),
+        )
+    });
+    let (page, policy) = &*PAGE;
+    let mut response = (StatusCode::OK, page.as_str()).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(kmsgov_analysis::viewer::CONTENT_SECURITY_POLICY),
-    );
+    if let Ok(value) = HeaderValue::from_str(policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -286,6 +295,13 @@ fn viewer_page(request_id: &str) -> Response {
         headers.insert(protocol::REQUEST_ID_HEADER, value);
     }
     response
+}
+
+/// The base64 SHA-256 of `text`, as a CSP hash source names it.
+fn sha256_base64(text: &str) -> String {
+    use base64::Engine as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

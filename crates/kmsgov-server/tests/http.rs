@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use kmsgov_authz::Scenario;
 use kmsgov_core::audit::{checkpoint_signer, AuditLog, AuditSink, Leaf, MemoryAuditSink};
 use kmsgov_core::root_key::RootKey;
@@ -276,13 +277,36 @@ async fn the_viewer_page_is_served_empty_under_a_strict_policy() {
         let csp = reply.header("content-security-policy").unwrap();
         let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
         assert!(directives.contains(&"default-src 'none'"), "{csp}");
-        // Nothing may be fetched from anywhere: no source list names a host
-        // or scheme other than data: images.
+        // Nothing may be fetched from anywhere, and nothing inline runs but
+        // what the hashes name.
         for directive in &directives {
             assert!(!directive.contains("http"), "{csp}");
             assert!(!directive.contains('*'), "{csp}");
+            assert!(!directive.contains("unsafe"), "{csp}");
         }
         let page = String::from_utf8(reply.body.clone()).unwrap();
+        // The hashes are those of the script and style the page holds.
+        for (directive, open, close) in [
+            ("script-src", "<script>", "</script>"),
+            ("style-src", "<style>", "</style>"),
+        ] {
+            let inline = page
+                .split_once(open)
+                .unwrap()
+                .1
+                .split_once(close)
+                .unwrap()
+                .0;
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, inline.as_bytes());
+            let expected = format!(
+                "{directive} 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+            );
+            assert!(
+                directives.contains(&expected.as_str()),
+                "{expected} not in {csp}"
+            );
+        }
         assert_eq!(page, kmsgov_analysis::viewer::page(None));
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(
@@ -832,7 +856,6 @@ async fn audit_operations_are_served_authorized_and_audited() {
         .unwrap()
         .iter()
         .map(|h| {
-            use base64::Engine as _;
             base64::engine::general_purpose::STANDARD
                 .decode(h.as_str().unwrap())
                 .unwrap()
