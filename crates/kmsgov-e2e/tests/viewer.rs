@@ -726,3 +726,55 @@ fn the_served_page_runs_under_its_content_security_policy() {
         shot.display()
     );
 }
+
+/// The empty page with a script added after its own that types `text` into
+/// the paste box and presses Render, as a person would.
+fn page_pasting(text: &str) -> String {
+    let literal = serde_json::to_string(text).unwrap().replace('<', "\\u003c");
+    let paste = format!(
+        "<script>document.getElementById(\"paste\").value = {literal};\
+         document.getElementById(\"render\").click();</script>"
+    );
+    kmsgov_analysis::viewer::page(None).replacen("</body>", &format!("{paste}</body>"), 1)
+}
+
+/// A document pasted into the empty page is drawn as an embedded one is;
+/// pasted text that is not JSON is an error above the empty state.
+#[test]
+fn a_pasted_document_is_drawn() {
+    let Some(browser) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (document, _) = explain(
+        dir.path(),
+        &data("s21-scp-explicit-deny.json"),
+        "arn:aws:sts::111122223333:assumed-role/KeyAdmin/s1",
+        "ScheduleKeyDeletion",
+        &json!({"KeyId": KEY, "PendingWindowInDays": 7}),
+        None,
+    );
+    let page = dir.path().join("pasted.html");
+    std::fs::write(&page, page_pasting(&document.to_string())).unwrap();
+    let dom = dump_dom(&browser, &page);
+    assert!(!dom.contains("id=\"empty\""), "still empty: {dom}");
+    assert_renders_decision(&dom, &document);
+    assert_statement(&dom, "DenyKmsKeyDeletion", true);
+
+    // The bare decision, as `kmsgov eval --format json` prints it.
+    std::fs::write(&page, page_pasting(&document["decision"].to_string())).unwrap();
+    let dom = dump_dom(&browser, &page);
+    assert_eq!(text_of(&dom, "decision"), "Deny");
+    assert_eq!(
+        text_of(&dom, "reason"),
+        document["decision"]["reason"].as_str().unwrap()
+    );
+    assert!(
+        !dom.contains("id=\"request\""),
+        "a bare decision has no request"
+    );
+
+    std::fs::write(&page, page_pasting("{\"decision\": ")).unwrap();
+    let dom = dump_dom(&browser, &page);
+    assert!(dom.contains("id=\"error\""), "{dom}");
+    assert!(all_text(&dom).contains("This is not JSON"), "{dom}");
+    assert!(dom.contains("id=\"empty\""), "{dom}");
+}
