@@ -665,6 +665,31 @@ fn a_who_can_document_is_drawn_as_a_graph() {
     }
     assert_eq!(tags_with(&dom, "data-role", "condition").len(), 2);
     screenshot(&browser, &page, "who-can");
+
+    // The other direction: what bob can reach, from the query's principal.
+    let other = "arn:aws:kms:us-east-1:111122223333:key/0000aaaa-0000-0000-0000-000000000000";
+    let document = json!({
+        "kind": "can-reach",
+        "query": {"principal": bob},
+        "results": [
+            {"key": KEY, "action": "kms:Decrypt", "paths": [
+                {"hops": [{"kind": "policy", "from": bob, "to": KEY, "action": "kms:Decrypt",
+                           "statements": [{"policy": "bob-kms", "index": 0}]}], "conditions": []}]},
+            {"key": other, "action": "kms:Encrypt", "paths": [
+                {"hops": [
+                    {"kind": "assume-role", "from": bob, "to": reader, "action": "sts:AssumeRole", "statements": []},
+                    {"kind": "policy", "from": reader, "to": other, "action": "kms:Encrypt", "statements": []}],
+                 "conditions": []}]}]
+    });
+    std::fs::write(&page, kmsgov_analysis::viewer::page(Some(&document))).unwrap();
+    let dom = dump_dom(&browser, &page);
+    assert!(!dom.contains("id=\"error\""), "{dom}");
+    for arn in [bob, reader, KEY, other] {
+        assert_eq!(tags_with(&dom, "data-node", arn).len(), 1, "node {arn}");
+    }
+    assert_eq!(tags_with(&dom, "data-result", other).len(), 1);
+    assert!(all_text(&dom).contains("kms:Encrypt"));
+    screenshot(&browser, &page, "can-reach");
 }
 
 /// A document of no known shape is an error on the page, and the page
