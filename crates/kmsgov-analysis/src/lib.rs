@@ -11,3 +11,4 @@
 
 pub mod diff;
 pub mod lint;
+pub mod viewer;

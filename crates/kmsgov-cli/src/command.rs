@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod eval;
+pub(crate) mod explain;
 pub(crate) mod policy;
 pub(crate) mod serve;
 pub(crate) mod test;

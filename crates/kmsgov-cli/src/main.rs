@@ -20,6 +20,9 @@ enum Command {
     Test(command::test::Args),
     /// Decide one request against a scenario's world and show the decision path.
     Eval(command::eval::Args),
+    /// Decide one request as `eval` does and print it with its request as an
+    /// explain document; `--html` also writes the page that draws it.
+    Explain(command::explain::Args),
     /// Work with IAM policy documents.
     #[command(subcommand)]
     Policy(command::policy::Command),
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Test(args) => command::test::run(&args),
         Command::Eval(args) => command::eval::run(&args),
+        Command::Explain(args) => command::explain::run(&args),
         Command::Policy(cmd) => command::policy::run(&cmd),
         Command::Serve(args) => command::serve::run(&args),
         Command::Bench(args) => command::bench::run(&args),

@@ -1,4 +1,5 @@
-//! The `kmsgov` binary: exit codes and output of `test`, `eval` and `policy validate`.
+//! The `kmsgov` binary: exit codes and output of `test`, `eval`, `explain`
+//! and `policy validate`.
 
 #![allow(
     clippy::unwrap_used,
@@ -179,6 +180,121 @@ fn eval_prints_the_decision_path() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn explain_decides_as_eval_does_and_writes_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = write(&dir, "w.json", WORLD);
+    let page = dir.path().join("out.html");
+    let request = |command: &str| {
+        let mut c = kmsgov();
+        c.arg(command).arg(&world).args([
+            "--principal",
+            "arn:aws:iam::111122223333:user/alice",
+            "--operation",
+            "Encrypt",
+            "--input",
+            r#"{"KeyId": "k1", "Plaintext": "aGk=", "EncryptionContext": {"note": "</script><!--"}}"#,
+            "--context",
+            r#"{"aws:SourceIp": "203.0.113.7"}"#,
+            "--format",
+            "json",
+        ]);
+        c
+    };
+    let eval = request("eval").output().unwrap();
+    assert_eq!(eval.status.code(), Some(0));
+    let decision: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let out = request("explain")
+        .arg("--html")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let document: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(document["kind"], "decision");
+    assert_eq!(document["decision"], decision);
+    assert_eq!(document["decision"]["decision"], "Allow");
+    assert_eq!(
+        document["request"],
+        serde_json::json!({
+            "principal": "arn:aws:iam::111122223333:user/alice",
+            "operation": "Encrypt",
+            "input": {"KeyId": "k1", "Plaintext": "aGk=", "EncryptionContext": {"note": "</script><!--"}},
+            "context": {"aws:SourceIp": "203.0.113.7"}
+        })
+    );
+    // The page embeds the same document, escaped so that it stays data.
+    let html = std::fs::read_to_string(&page).unwrap();
+    let open = r#"<script type="application/json" id="kmsgov-document">"#;
+    let embedded = html
+        .split_once(open)
+        .unwrap()
+        .1
+        .split_once("</script>")
+        .unwrap()
+        .0;
+    assert!(!embedded.contains('<'), "{embedded}");
+    let back: serde_json::Value = serde_json::from_str(embedded).unwrap();
+    assert_eq!(back, document);
+
+    // Text: the request, then the path as eval prints it.
+    let text_eval = kmsgov()
+        .arg("eval")
+        .arg(&world)
+        .args([
+            "--principal",
+            "arn:aws:iam::111122223333:user/alice",
+            "--operation",
+            "Decrypt",
+        ])
+        .output()
+        .unwrap();
+    let text = kmsgov()
+        .arg("explain")
+        .arg(&world)
+        .args([
+            "--principal",
+            "arn:aws:iam::111122223333:user/alice",
+            "--operation",
+            "Decrypt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(text.status.code(), Some(0));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.starts_with("principal: arn:aws:iam::111122223333:user/alice\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(std::str::from_utf8(&text_eval.stdout).unwrap()),
+        "{text}"
+    );
+
+    // Bad input is exit 2 and writes no page; an unwritable page is exit 1.
+    let missing = dir.path().join("never.html");
+    let out = kmsgov()
+        .arg("explain")
+        .arg(&world)
+        .args(["--principal", "nobody", "--operation", "Decrypt", "--html"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!missing.exists());
+    let out = request("explain")
+        .arg("--html")
+        .arg(dir.path().join("no/such/dir/out.html"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use kmsgov_authz::{Environment, Operation, Trace};
 use kmsgov_core::{Kms, KmsError, Output};
 use kmsgov_policy::Caller;
@@ -39,6 +39,7 @@ pub(crate) async fn dispatch(State(server): State<Arc<Server>>, request: Request
         ("/health" | "/_health", &Method::GET | &Method::HEAD) => {
             json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec(), &request_id)
         }
+        ("/ui" | "/ui/", &Method::GET | &Method::HEAD) => viewer_page(&request_id),
         ("/kmsgov/reset" | "/moto-api/reset", &Method::POST) if development => {
             reset(&server, &request_id).await
         }
@@ -253,6 +254,54 @@ async fn reset(server: &Server, request_id: &str) -> Response {
             ApiError::from_kms(&e).into_response(request_id)
         }
     }
+}
+
+/// `GET /ui`: the decision-path viewer, empty (a document is pasted or
+/// opened in the page), under a content security policy that lets it load
+/// nothing and run only its own inline script and style, named by their
+/// SHA-256.
+fn viewer_page(request_id: &str) -> Response {
+    static PAGE: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+        use kmsgov_analysis::viewer;
+        (
+            viewer::page(None),
+            viewer::content_security_policy(
+                &sha256_base64(viewer::inline_script()),
+                &sha256_base64(viewer::inline_style()),
+            ),
+        )
+    });
+    let (page, policy) = &*PAGE;
+    let mut response = (StatusCode::OK, page.as_str()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(protocol::REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// The base64 SHA-256 of `text`, as a CSP hash source names it.
+fn sha256_base64(text: &str) -> String {
+    use base64::Engine as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

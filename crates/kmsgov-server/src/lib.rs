@@ -164,7 +164,8 @@ impl Server {
         &self.kms
     }
 
-    /// The routes: `POST /` for KMS, `GET /health` (and `/_health`), and in
+    /// The routes: `POST /` for KMS, `GET /health` (and `/_health`), `GET
+    /// /ui` (and `/ui/`) for the decision-path viewer page, and in
     /// development mode `POST /kmsgov/reset` (and `/moto-api/reset`).
     pub fn router(self) -> axum::Router {
         axum::Router::new()

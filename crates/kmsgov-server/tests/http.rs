@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use kmsgov_authz::Scenario;
 use kmsgov_core::audit::{checkpoint_signer, AuditLog, AuditSink, Leaf, MemoryAuditSink};
 use kmsgov_core::root_key::RootKey;
@@ -260,6 +261,66 @@ async fn health_answers_without_authentication() {
         assert_eq!(reply.status, 200);
         assert_eq!(reply.json(), json!({"status": "ok"}));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_viewer_page_is_served_empty_under_a_strict_policy() {
+    let server = sigv4_server().await;
+    for path in ["/ui", "/ui/"] {
+        let reply = exchange(server.address, &raw_request("GET", path, &[], b"")).await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        let csp = reply.header("content-security-policy").unwrap();
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"default-src 'none'"), "{csp}");
+        // Nothing may be fetched from anywhere, and nothing inline runs but
+        // what the hashes name.
+        for directive in &directives {
+            assert!(!directive.contains("http"), "{csp}");
+            assert!(!directive.contains('*'), "{csp}");
+            assert!(!directive.contains("unsafe"), "{csp}");
+        }
+        let page = String::from_utf8(reply.body.clone()).unwrap();
+        // The hashes are those of the script and style the page holds.
+        for (directive, open, close) in [
+            ("script-src", "<script>", "</script>"),
+            ("style-src", "<style>", "</style>"),
+        ] {
+            let inline = page
+                .split_once(open)
+                .unwrap()
+                .1
+                .split_once(close)
+                .unwrap()
+                .0;
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, inline.as_bytes());
+            let expected = format!(
+                "{directive} 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+            );
+            assert!(
+                directives.contains(&expected.as_str()),
+                "{expected} not in {csp}"
+            );
+        }
+        assert_eq!(page, kmsgov_analysis::viewer::page(None));
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(
+            page.contains(r#"<script type="application/json" id="kmsgov-document"></script>"#),
+            "the served page embeds no document"
+        );
+        assert!(reply.header("x-amzn-requestid").is_some());
+    }
+    // Only GET and HEAD: the page is not a KMS endpoint.
+    let reply = exchange(server.address, &raw_request("POST", "/ui", &[], b"")).await;
+    assert_eq!(reply.status, 404);
+    // The KMS protocol at `/` is untouched.
+    let reply = Call::new("ListKeys", b"{}").send(server.address).await;
+    assert_eq!(reply.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -795,7 +856,6 @@ async fn audit_operations_are_served_authorized_and_audited() {
         .unwrap()
         .iter()
         .map(|h| {
-            use base64::Engine as _;
             base64::engine::general_purpose::STANDARD
                 .decode(h.as_str().unwrap())
                 .unwrap()

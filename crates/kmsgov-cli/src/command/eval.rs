@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kmsgov_authz::{decide, environment, Call, Operation, Scenario, Trace};
+use kmsgov_authz::{decide, environment, Call, Decision, Operation, Scenario, Trace};
 use kmsgov_policy::Caller;
 
 use super::{err, out};
@@ -10,6 +10,17 @@ use super::{err, out};
 /// Arguments of `kmsgov eval`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// `text` for people, `json` for machines.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+/// The world and the request to decide: the arguments `kmsgov eval` and
+/// `kmsgov explain` share.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RequestArgs {
     /// The scenario file whose world is used (its tests are ignored).
     scenario: PathBuf,
     /// The caller's ARN.
@@ -24,14 +35,33 @@ pub(crate) struct Args {
     /// Request facts not in the body, as a JSON object (`{"aws:SourceIp": "…"}`).
     #[arg(long)]
     context: Option<String>,
-    /// `text` for people, `json` for machines.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    format: String,
+}
+
+/// A request decided against a scenario's world.
+#[derive(Debug)]
+pub(crate) struct Decided {
+    /// The caller's ARN, as given.
+    pub(crate) principal: String,
+    /// The operation's name.
+    pub(crate) operation: &'static str,
+    /// The request body.
+    pub(crate) input: serde_json::Value,
+    /// The request facts not in the body, if any were given.
+    pub(crate) context: Option<serde_json::Value>,
+    /// The engine's answer, with the full decision path.
+    pub(crate) decision: Decision,
 }
 
 /// Exit codes: 0 decided (whatever the decision), 2 bad input.
 pub(crate) fn run(args: &Args) -> u8 {
-    match decide_one(args) {
+    let shown = decide_request(&args.request).and_then(|d| {
+        if args.format == "json" {
+            pretty_json(&d.decision.to_json())
+        } else {
+            Ok(d.decision.render_text())
+        }
+    });
+    match shown {
         Ok(text) => {
             out(&text);
             0
@@ -43,7 +73,15 @@ pub(crate) fn run(args: &Args) -> u8 {
     }
 }
 
-fn decide_one(args: &Args) -> Result<String, String> {
+/// Reads the scenario, parses the request and decides it with the full
+/// decision path.
+///
+/// # Errors
+///
+/// A message naming the argument at fault: the scenario cannot be read or
+/// parsed, the principal is not an ARN, the operation is unknown, or the
+/// input or context is not valid JSON.
+pub(crate) fn decide_request(args: &RequestArgs) -> Result<Decided, String> {
     let shown = args.scenario.display();
     let text = std::fs::read_to_string(&args.scenario)
         .map_err(|e| format!("{shown}: cannot read: {e}"))?;
@@ -69,11 +107,18 @@ fn decide_one(args: &Args) -> Result<String, String> {
         ciphertext_key: None,
     };
     let decision = decide(&scenario.world, &call, Trace::Full);
-    Ok(if args.format == "json" {
-        let mut s = serde_json::to_string_pretty(&decision.to_json()).map_err(|e| e.to_string())?;
-        s.push('\n');
-        s
-    } else {
-        decision.render_text()
+    Ok(Decided {
+        principal: args.principal.clone(),
+        operation: operation.name(),
+        input,
+        context,
+        decision,
     })
+}
+
+/// `value` as indented JSON with a final newline.
+pub(crate) fn pretty_json(value: &serde_json::Value) -> Result<String, String> {
+    let mut s = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    s.push('\n');
+    Ok(s)
 }
