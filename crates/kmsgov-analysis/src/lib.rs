@@ -11,4 +11,5 @@
 
 pub mod diff;
 pub mod lint;
+pub mod reach;
 pub mod viewer;

@@ -23,6 +23,11 @@ enum Command {
     /// Decide one request as `eval` does and print it with its request as an
     /// explain document; `--html` also writes the page that draws it.
     Explain(command::explain::Args),
+    /// Every principal that can perform an action on a key, directly, through
+    /// grants, or by assuming or passing roles, with each path.
+    WhoCan(command::reach::WhoCanArgs),
+    /// Every key and KMS action a principal can reach, directly or through roles.
+    CanReach(command::reach::CanReachArgs),
     /// Work with IAM policy documents.
     #[command(subcommand)]
     Policy(command::policy::Command),
@@ -43,6 +48,8 @@ fn main() -> ExitCode {
         Command::Test(args) => command::test::run(&args),
         Command::Eval(args) => command::eval::run(&args),
         Command::Explain(args) => command::explain::run(&args),
+        Command::WhoCan(args) => command::reach::who_can(&args),
+        Command::CanReach(args) => command::reach::can_reach(&args),
         Command::Policy(cmd) => command::policy::run(&cmd),
         Command::Serve(args) => command::serve::run(&args),
         Command::Bench(args) => command::bench::run(&args),

@@ -359,7 +359,7 @@ impl Statement {
 
     fn resource_matches(&self, request: &Request<'_>) -> bool {
         let Some(el) = &self.resource else {
-            return false;
+            return self.implicit_resource;
         };
         resource_list_matches(el, request)
     }

@@ -427,6 +427,7 @@ impl Parser<'_> {
             effect: effect?,
             principal,
             action,
+            implicit_resource: kind == PolicyKind::Trust && resource.is_none(),
             resource,
             conditions,
         })

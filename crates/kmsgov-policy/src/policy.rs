@@ -78,6 +78,9 @@ pub struct Statement {
     pub(crate) principal: Option<PrincipalElement>,
     pub(crate) action: Option<ActionElement>,
     pub(crate) resource: Option<ResourceElement>,
+    /// A role trust policy names no resource: its statements apply to the
+    /// role they are attached to, as if `Resource` were `*`.
+    pub(crate) implicit_resource: bool,
     pub(crate) conditions: Vec<Condition>,
 }
 
@@ -105,7 +108,24 @@ impl Statement {
     /// Whether the statement can never match (a resource policy statement
     /// without `Action` or `Resource`, which AWS accepts but never applies).
     pub fn is_inert(&self) -> bool {
-        self.action.is_none() || self.resource.is_none()
+        self.action.is_none() || (self.resource.is_none() && !self.implicit_resource)
+    }
+
+    /// The service principals its `Principal` element names
+    /// (`{"Service": "lambda.amazonaws.com"}`), in document order; empty for
+    /// `NotPrincipal` and statements without a principal element.
+    pub fn service_principals(&self) -> Vec<&str> {
+        match &self.principal {
+            Some(PrincipalElement {
+                negated: false,
+                value: PrincipalValue::Map(entries),
+            }) => entries
+                .iter()
+                .filter(|(t, _)| *t == crate::principal::PrincipalType::Service)
+                .flat_map(|(_, list)| list.items.iter().map(|e| e.text.as_str()))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The conditions, flattened (operator, key) in document order.
