@@ -212,7 +212,10 @@ struct Node {
     account: Option<String>,
 }
 
-/// An edge into a role: `from` gets the role's authority.
+/// The hops from a principal to an identity, with their conditions.
+type Chain = Vec<(Hop, Vec<Required>)>;
+
+/// An edge into a role: its source gets the role's authority.
 #[derive(Debug, Clone)]
 struct Edge {
     to: usize,
@@ -226,12 +229,52 @@ struct Graph<'w> {
     nodes: Vec<Node>,
     by_arn: BTreeMap<String, usize>,
     base: Map<String, Value>,
+    base_env: Environment<'static>,
+    /// Per node: the services that may assume it (computed when first needed).
+    services: Vec<std::cell::OnceCell<Vec<String>>>,
+    /// Roles by the index keys their trust policies' Allow statements name.
+    roles_by_name: BTreeMap<String, Vec<usize>>,
+    /// Roles whose trust policy can match anyone.
+    open_roles: Vec<usize>,
+    /// Roles whose trust policy names a service, by account (they can be
+    /// passed by anyone in their account).
+    service_roles: BTreeMap<String, Vec<usize>>,
+    /// Nodes by their index keys.
+    nodes_by_name: BTreeMap<String, Vec<usize>>,
+}
+
+/// The index keys a node answers to: its exact ARN, its role, its account,
+/// or its service name.
+fn names_of(node: &Node) -> Vec<String> {
+    let mut names = Vec::new();
+    let caller = &node.caller;
+    match caller.kind() {
+        kmsgov_policy::CallerKind::Service => names.push(format!("service:{}", caller.arn())),
+        kmsgov_policy::CallerKind::Root => {}
+        _ => names.push(format!("exact:{}", caller.arn())),
+    }
+    if let (Some(acct), Some(role)) = (caller.account(), caller.role_name()) {
+        names.push(format!("role:{acct}:{role}"));
+    }
+    if let Some(acct) = caller.account() {
+        names.push(format!("account:{acct}"));
+    }
+    names
+}
+
+fn name_key(name: &kmsgov_policy::PrincipalName<'_>) -> String {
+    use kmsgov_policy::PrincipalName as N;
+    match name {
+        N::Account(a) => format!("account:{a}"),
+        N::Role { account, name } => format!("role:{account}:{name}"),
+        N::Exact(arn) => format!("exact:{arn}"),
+        N::Service(s) => format!("service:{s}"),
+    }
 }
 
 impl<'w> Graph<'w> {
     fn new(world: &'w World, context: &Map<String, Value>) -> Result<Self, ReachError> {
-        // Check the context once; every question rebuilds it from `base`.
-        environment(Some(&Value::Object(context.clone())), "")
+        let base_env = environment(Some(&Value::Object(context.clone())), "")
             .map_err(|e| ReachError(format!("--context: {e}")))?;
         let mut arns: BTreeSet<String> = world.principals.keys().cloned().collect();
         for account in world.accounts.keys() {
@@ -255,16 +298,121 @@ impl<'w> Graph<'w> {
             by_arn.insert(arn, nodes.len());
             nodes.push(node);
         }
-        Ok(Graph {
+        let mut graph = Graph {
             world,
+            services: Vec::new(),
+            roles_by_name: BTreeMap::new(),
+            open_roles: Vec::new(),
+            service_roles: BTreeMap::new(),
+            nodes_by_name: BTreeMap::new(),
             nodes,
             by_arn,
             base: context.clone(),
-        })
+            base_env,
+        };
+        for i in 0..graph.nodes.len() {
+            graph.index(i);
+        }
+        Ok(graph)
+    }
+
+    /// Adds node `i` to the indexes.
+    fn index(&mut self, i: usize) {
+        let Some(node) = self.nodes.get(i) else {
+            return;
+        };
+        self.services.push(std::cell::OnceCell::new());
+        for name in names_of(node) {
+            self.nodes_by_name.entry(name).or_default().push(i);
+        }
+        if !node.assumable {
+            return;
+        }
+        let Some(trust) = self
+            .world
+            .principals
+            .get(&node.arn)
+            .and_then(|p| p.trust_policy.as_ref())
+        else {
+            return;
+        };
+        let mut open = false;
+        let mut names = BTreeSet::new();
+        let mut service = false;
+        for st in trust.policy.statements() {
+            if st.effect() != kmsgov_policy::Effect::Allow {
+                continue;
+            }
+            match st.principal_names() {
+                None => open = true,
+                Some(list) => {
+                    for n in &list {
+                        service |= matches!(n, kmsgov_policy::PrincipalName::Service(_));
+                        names.insert(name_key(n));
+                    }
+                }
+            }
+        }
+        if open {
+            self.open_roles.push(i);
+        }
+        for n in names {
+            self.roles_by_name.entry(n).or_default().push(i);
+        }
+        if service {
+            if let Some(acct) = &node.account {
+                self.service_roles.entry(acct.clone()).or_default().push(i);
+            }
+        }
+    }
+
+    /// The roles `from` may get the authority of, by the indexes (each is
+    /// then asked of the engine).
+    fn roles_for(&self, from: usize) -> Vec<usize> {
+        let Some(node) = self.nodes.get(from) else {
+            return Vec::new();
+        };
+        let mut out: BTreeSet<usize> = self.open_roles.iter().copied().collect();
+        for name in names_of(node) {
+            out.extend(self.roles_by_name.get(&name).into_iter().flatten());
+        }
+        if let Some(acct) = &node.account {
+            out.extend(self.service_roles.get(acct).into_iter().flatten());
+        }
+        out.into_iter().collect()
+    }
+
+    /// The nodes that may get the authority of role `to`, by the indexes.
+    fn callers_of(&self, to: usize) -> Vec<usize> {
+        if self.open_roles.contains(&to) {
+            return (0..self.nodes.len()).collect();
+        }
+        let mut out = BTreeSet::new();
+        for (name, roles) in &self.roles_by_name {
+            if roles.contains(&to) {
+                out.extend(self.nodes_by_name.get(name).into_iter().flatten());
+            }
+        }
+        let passable = self.nodes.get(to).and_then(|n| {
+            let acct = n.account.as_ref()?;
+            self.service_roles
+                .get(acct)
+                .filter(|r| r.contains(&to))
+                .map(|_| acct)
+        });
+        if let Some(acct) = passable {
+            out.extend(
+                self.nodes_by_name
+                    .get(&format!("account:{acct}"))
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        out.into_iter().collect()
     }
 
     fn env(&self, extra: &[(String, Vec<String>, bool)]) -> Environment<'static> {
-        let mut env = environment(Some(&Value::Object(self.base.clone())), "").unwrap_or_default();
+        let mut env = self.base_env.clone();
         for (k, values, many) in extra {
             if *many {
                 env.insert_many(k.clone(), values.iter().cloned().map(Into::into).collect());
@@ -283,12 +431,18 @@ impl<'w> Graph<'w> {
     /// more can be stated. Returns the allowing decision and the witness.
     fn prove(&self, caller: &Caller, ask: &Ask<'_>) -> Option<(Decision, Vec<Required>)> {
         let mut extra: Vec<(String, Vec<String>, bool)> = ask.fixed();
-        // The cheap question first: most identities are simply denied.
+        // The cheap questions first: most identities are simply denied, and
+        // for roles the trust policy alone rules most callers out.
+        // `could_allow` over-approximates the engine (it looks at principals,
+        // actions and resources only), so nothing it rules out can be allowed.
+        if !self.could_allow(caller, ask) {
+            return None;
+        }
         let first = self.decide(caller, ask, &extra, Trace::Off);
         if first.outcome == Outcome::Allow {
             return Some((self.decide(caller, ask, &extra, Trace::Full), Vec::new()));
         }
-        if first.outcome != Outcome::Deny || !self.could_allow(caller, ask) {
+        if first.outcome != Outcome::Deny {
             return None;
         }
         let mut required = Vec::new();
@@ -367,15 +521,40 @@ impl<'w> Graph<'w> {
                 let Some(k) = self.world.key_by_arn(key) else {
                     return false;
                 };
-                k.policy.policy.may_allow(&request)
-                    || self.world.grants.iter().any(|g| {
-                        self.world.keys.get(g.key).is_some_and(|gk| gk.arn == *key)
-                            && grantee_may_be(&g.grantee, caller)
-                    })
+                let grant = self.world.grants.iter().any(|g| {
+                    self.world.keys.get(g.key).is_some_and(|gk| gk.arn == *key)
+                        && grantee_may_be(&g.grantee, caller)
+                });
+                if grant {
+                    return true;
+                }
+                if !k.policy.policy.may_allow(&request) {
+                    return false;
+                }
+                // A key policy that names only the caller's account needs an
+                // identity-based policy as well.
+                self.identity_may_allow(caller, &request)
+                    || k.policy
+                        .policy
+                        .evaluate(&request)
+                        .statements
+                        .iter()
+                        .any(|s| {
+                            s.effect == kmsgov_policy::Effect::Allow
+                                && s.action
+                                && s.resource
+                                && match s.principal {
+                                    kmsgov_policy::PrincipalCheck::Matched(m) => {
+                                        m != kmsgov_policy::PrincipalMatch::Account
+                                    }
+                                    kmsgov_policy::PrincipalCheck::NotPrincipalApplies => true,
+                                    _ => false,
+                                }
+                        })
             }
             Ask::Role { action, role, .. } => {
                 if !action.eq_ignore_ascii_case("sts:AssumeRole") {
-                    true
+                    self.identity_may_allow(caller, &request)
                 } else {
                     self.world
                         .principals
@@ -386,6 +565,29 @@ impl<'w> Graph<'w> {
             }
         };
         resource_side
+    }
+
+    /// Whether an identity-based policy of the caller could allow the
+    /// request (conditions aside). The account root has every identity-side
+    /// permission.
+    fn identity_may_allow(&self, caller: &Caller, request: &Request<'_>) -> bool {
+        let arn = match caller.kind() {
+            kmsgov_policy::CallerKind::Root => return true,
+            kmsgov_policy::CallerKind::AssumedRole => {
+                match (caller.account(), caller.role_name()) {
+                    (Some(acct), Some(name)) => self.world.role_arn(acct, name),
+                    _ => None,
+                }
+            }
+            _ => Some(caller.arn()),
+        };
+        let entry = arn.and_then(|a| self.world.principals.get(a));
+        let session = self.world.principals.get(caller.arn());
+        entry
+            .into_iter()
+            .chain(session)
+            .flat_map(|p| &p.policies)
+            .any(|p| p.policy.may_allow(request))
     }
 
     /// Witness values for the failed conditions of Allow statements.
@@ -433,7 +635,9 @@ impl<'w> Graph<'w> {
             return;
         };
         for g in self.world.grants.iter().filter(|g| {
-            g.key == index && g.operations.iter().any(|o| o == op) && grantee_may_be(&g.grantee, caller)
+            g.key == index
+                && g.operations.iter().any(|o| o == op)
+                && grantee_may_be(&g.grantee, caller)
         }) {
             let (label, pairs) = match (&g.constraints.equals, &g.constraints.subset) {
                 (Some(eq), _) => ("EncryptionContextEquals", eq),
@@ -442,7 +646,8 @@ impl<'w> Graph<'w> {
             };
             for (k, v) in pairs {
                 let name = format!("kms:EncryptionContext:{k}");
-                if self.given(&name) || extra.iter().any(|(e, _, _)| e.eq_ignore_ascii_case(&name)) {
+                if self.given(&name) || extra.iter().any(|(e, _, _)| e.eq_ignore_ascii_case(&name))
+                {
                     continue;
                 }
                 extra.push((name.clone(), vec![v.clone()], false));
@@ -504,11 +709,15 @@ impl<'w> Graph<'w> {
         }
         // Passing the role to a service the role trusts.
         if src.account.is_some() && src.account == role.account {
-            for service in self.trusted_services(to) {
+            let services = match self.services.get(to) {
+                Some(cell) => cell.get_or_init(|| self.trusted_services(to)).as_slice(),
+                None => &[],
+            };
+            for service in services {
                 let pass = Ask::Role {
                     action: "iam:PassRole",
                     role: &role.arn,
-                    service: Some(&service),
+                    service: Some(service),
                 };
                 if let Some((decision, conditions)) = self.prove(&src.caller, &pass) {
                     edges.push(Edge {
@@ -589,7 +798,11 @@ impl Ask<'_> {
         match self {
             Ask::Role {
                 service: Some(s), ..
-            } => vec![("iam:PassedToService".to_owned(), vec![(*s).to_owned()], false)],
+            } => vec![(
+                "iam:PassedToService".to_owned(),
+                vec![(*s).to_owned()],
+                false,
+            )],
             _ => Vec::new(),
         }
     }
@@ -602,7 +815,11 @@ fn node_for(world: &World, arn: &str) -> Option<Node> {
         .principals
         .get(arn)
         .and_then(|p| p.trust_policy.as_ref());
-    let is_role = arn.starts_with("arn:") && arn.split(':').nth(5).is_some_and(|r| r.starts_with("role/"));
+    let is_role = arn.starts_with("arn:")
+        && arn
+            .split(':')
+            .nth(5)
+            .is_some_and(|r| r.starts_with("role/"));
     if is_role {
         let name = arn.rsplit('/').next()?;
         let acct = account.clone()?;
@@ -676,12 +893,21 @@ fn witness(operator: &str, values: &[String]) -> Option<(Vec<String>, bool)> {
     let base = base.strip_suffix("IfExists").unwrap_or(base);
     let first = values.first()?;
     let value = match base {
-        "StringEquals" | "StringEqualsIgnoreCase" | "ArnEquals" | "Bool" | "NumericEquals"
-        | "DateEquals" | "BinaryEquals" => first.clone(),
+        "StringEquals"
+        | "StringEqualsIgnoreCase"
+        | "ArnEquals"
+        | "Bool"
+        | "NumericEquals"
+        | "DateEquals"
+        | "BinaryEquals" => first.clone(),
         "StringLike" | "ArnLike" => first.replace(['*', '?'], "x"),
         "NumericLessThan" | "NumericGreaterThan" => {
             let n: i64 = first.parse().ok()?;
-            let n = if base == "NumericLessThan" { n.checked_sub(1)? } else { n.checked_add(1)? };
+            let n = if base == "NumericLessThan" {
+                n.checked_sub(1)?
+            } else {
+                n.checked_add(1)?
+            };
             n.to_string()
         }
         "NumericLessThanEquals" | "NumericGreaterThanEquals" => first.clone(),
@@ -773,8 +999,12 @@ pub fn who_can(
     let mut queue = VecDeque::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         if let Some(path) = graph.use_path(node, &key_arn, action) {
-            direct[i] = Some(path.clone());
-            best[i] = Some(path);
+            if let Some(slot) = direct.get_mut(i) {
+                *slot = Some(path.clone());
+            }
+            if let Some(slot) = best.get_mut(i) {
+                *slot = Some(path);
+            }
             if node.assumable {
                 queue.push_back(i);
             }
@@ -789,7 +1019,7 @@ pub fn who_can(
         if role_path.hops.len() >= options.max_hops {
             continue;
         }
-        for from in 0..graph.nodes.len() {
+        for from in graph.callers_of(role) {
             for edge in graph.edges_into(from, role) {
                 let path = join(&edge.hop, &edge.conditions, &role_path);
                 if best.get(from).is_some_and(Option::is_none) && !has_cycle(&path) {
@@ -813,7 +1043,10 @@ pub fn who_can(
         for edge in into.get(&i).into_iter().flatten() {
             if let Some(Some(rest)) = best.get(edge.to) {
                 let path = join(&edge.hop, &edge.conditions, rest);
-                if !has_cycle(&path) && path.hops.len() <= options.max_hops && !paths.contains(&path) {
+                if !has_cycle(&path)
+                    && path.hops.len() <= options.max_hops
+                    && !paths.contains(&path)
+                {
                     paths.push(path);
                 }
             }
@@ -853,7 +1086,9 @@ pub fn can_reach(
             let node = node_for(world, principal)
                 .ok_or_else(|| ReachError(format!("`{principal}` is not a principal ARN")))?;
             graph.nodes.push(node);
-            graph.nodes.len() - 1
+            let i = graph.nodes.len() - 1;
+            graph.index(i);
+            i
         }
     };
     let actions: Vec<&str> = if actions.is_empty() {
@@ -862,7 +1097,7 @@ pub fn can_reach(
         actions.to_vec()
     };
     // Forward walk: the identities whose authority the principal gets.
-    let mut reach: Vec<Option<Vec<(Hop, Vec<Required>)>>> = vec![None; graph.nodes.len()];
+    let mut reach: Vec<Option<Chain>> = vec![None; graph.nodes.len()];
     if let Some(slot) = reach.get_mut(start) {
         *slot = Some(Vec::new());
     }
@@ -874,7 +1109,7 @@ pub fn can_reach(
         if chain.len() + 1 >= options.max_hops {
             continue;
         }
-        for to in 0..graph.nodes.len() {
+        for to in graph.roles_for(from) {
             if reach.get(to).is_some_and(Option::is_some) {
                 continue;
             }
@@ -930,7 +1165,11 @@ pub fn can_reach(
 pub fn render_who_can(report: &WhoCan) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, "who can {} on {}", report.query.action, report.query.key);
+    let _ = writeln!(
+        out,
+        "who can {} on {}",
+        report.query.action, report.query.key
+    );
     if report.results.is_empty() {
         out.push_str("nobody\n");
     }
@@ -980,7 +1219,11 @@ fn render_path(out: &mut String, path: &Path) {
     for h in &path.hops {
         for s in &h.statements {
             let label = s.sid.clone().unwrap_or_else(|| format!("#{}", s.index));
-            let _ = writeln!(out, "      {}: {} {} ({})", h.action, s.layer, label, s.policy);
+            let _ = writeln!(
+                out,
+                "      {}: {} {} ({})",
+                h.action, s.layer, label, s.policy
+            );
         }
     }
     for c in &path.conditions {

@@ -57,7 +57,7 @@ pub use eval::{
     Evaluation, Matched, Outcome, PrincipalCheck, Request, StatementTrace, Summary, Verdict,
 };
 pub use parse::{ParseOptions, PolicyKind, SizeCount};
-pub use policy::{Effect, Policy, Statement, Version};
+pub use policy::{Effect, Policy, PrincipalName, Statement, Version};
 pub use principal::{BadCaller, Caller, CallerKind, PrincipalMatch, PrincipalType};
 
 /// Parses a date as the `Date…` condition operators do (ISO 8601 or epoch

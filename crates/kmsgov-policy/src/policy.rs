@@ -111,6 +111,40 @@ impl Statement {
         self.action.is_none() || (self.resource.is_none() && !self.implicit_resource)
     }
 
+    /// Who its `Principal` element can match, as index keys for analysis:
+    /// `None` when it can match anyone (`"*"`, `{"AWS": "*"}`, or any
+    /// `NotPrincipal`), otherwise the accounts, roles, exact ARNs and
+    /// services it names. Statements without a principal element name
+    /// nobody (`Some` of an empty list).
+    pub fn principal_names(&self) -> Option<Vec<PrincipalName<'_>>> {
+        use crate::principal::PrincipalId;
+        let Some(el) = &self.principal else {
+            return Some(Vec::new());
+        };
+        if el.negated {
+            return None;
+        }
+        let PrincipalValue::Map(entries) = &el.value else {
+            return None;
+        };
+        let mut names = Vec::new();
+        for (_, list) in entries {
+            for e in &list.items {
+                names.push(match &e.id {
+                    PrincipalId::Any => return None,
+                    PrincipalId::Account(a) => PrincipalName::Account(a),
+                    PrincipalId::Exact(arn) => PrincipalName::Exact(arn),
+                    PrincipalId::Role { account, name, .. } => {
+                        PrincipalName::Role { account, name }
+                    }
+                    PrincipalId::Service(s) => PrincipalName::Service(s),
+                    PrincipalId::Other => continue,
+                });
+            }
+        }
+        Some(names)
+    }
+
     /// The service principals its `Principal` element names
     /// (`{"Service": "lambda.amazonaws.com"}`), in document order; empty for
     /// `NotPrincipal` and statements without a principal element.
@@ -140,6 +174,24 @@ impl Statement {
             None => format!("#{index}"),
         }
     }
+}
+
+/// One principal a `Principal` element names (see [`Statement::principal_names`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PrincipalName<'a> {
+    /// Every principal of this account (`A` or `arn:aws:iam::A:root`).
+    Account(&'a str),
+    /// A role, and its sessions.
+    Role {
+        /// The role's account.
+        account: &'a str,
+        /// The role's name (its path is not part of a session ARN).
+        name: &'a str,
+    },
+    /// An exact user, session or federated-user ARN.
+    Exact(&'a str),
+    /// A service principal.
+    Service(&'a str),
 }
 
 /// A list written either as one value or as an array.
