@@ -803,3 +803,75 @@ fn a_pasted_document_is_drawn() {
     assert!(all_text(&dom).contains("This is not JSON"), "{dom}");
     assert!(dom.contains("id=\"empty\""), "{dom}");
 }
+
+/// The page drawn from a real `kmsgov who-can --html` report: a role chain,
+/// a role passed to a service and a grant.
+#[test]
+fn a_who_can_report_from_the_command_line_is_drawn() {
+    let Some(browser) = browser() else { return };
+    let world = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../kmsgov-analysis/tests/data/reach-world.json");
+    let key = "arn:aws:kms:us-east-1:111122223333:key/22222222-2222-2222-2222-222222222222";
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("who-can-report.html");
+    let output = Command::new(server::binary())
+        .arg("who-can")
+        .arg(&world)
+        .args(["--key", key, "--action", "kms:Decrypt", "--html"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dom = dump_dom(&browser, &page);
+    assert!(!dom.contains("id=\"error\""), "{dom}");
+    let a = "arn:aws:iam::111122223333:";
+    for node in [
+        format!("{a}user/carol"),
+        format!("{a}role/Hop1"),
+        format!("{a}role/Hop2"),
+        format!("{a}user/dave"),
+        format!("{a}role/LambdaRole"),
+        format!("{a}user/erin"),
+        key.to_owned(),
+    ] {
+        assert_eq!(tags_with(&dom, "data-node", &node).len(), 1, "node {node}");
+    }
+    let edges: Vec<(String, String, String)> = start_tags(&dom)
+        .into_iter()
+        .filter(|t| t.starts_with("<g") && attr(t, "data-from").is_some())
+        .map(|t| {
+            (
+                attr(t, "data-kind").unwrap(),
+                attr(t, "data-from").unwrap(),
+                attr(t, "data-to").unwrap(),
+            )
+        })
+        .collect();
+    for edge in [
+        (
+            "assume-role",
+            format!("{a}user/carol"),
+            format!("{a}role/Hop1"),
+        ),
+        (
+            "assume-role",
+            format!("{a}role/Hop1"),
+            format!("{a}role/Hop2"),
+        ),
+        (
+            "pass-role",
+            format!("{a}user/dave"),
+            format!("{a}role/LambdaRole"),
+        ),
+        ("grant", format!("{a}user/erin"), key.to_owned()),
+    ] {
+        let edge = (edge.0.to_owned(), edge.1, edge.2);
+        assert!(edges.contains(&edge), "{edge:?} not in {edges:?}");
+    }
+    assert!(all_text(&dom).contains("kms:EncryptionContext:project"));
+    screenshot(&browser, &page, "who-can-report");
+}
