@@ -1172,6 +1172,34 @@ pub fn render_who_can(report: &WhoCan) -> String {
     );
     if report.results.is_empty() {
         out.push_str("nobody\n");
+    } else {
+        let rows: Vec<[String; 4]> = report
+            .results
+            .iter()
+            .filter_map(|r| {
+                let p = r.paths.first()?;
+                Some([
+                    r.principal.clone(),
+                    p.hops.len().to_string(),
+                    p.hops
+                        .iter()
+                        .map(|h| h.kind)
+                        .collect::<Vec<_>>()
+                        .join(" > "),
+                    p.conditions
+                        .iter()
+                        .map(|c| c.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ])
+            })
+            .collect();
+        table(
+            &mut out,
+            ["PRINCIPAL", "HOPS", "SHORTEST PATH", "REQUIRES"],
+            &rows,
+        );
+        out.push_str("\npaths:\n");
     }
     for r in &report.results {
         let _ = writeln!(out, "{}", r.principal);
@@ -1183,6 +1211,32 @@ pub fn render_who_can(report: &WhoCan) -> String {
     out
 }
 
+/// Writes rows as aligned columns.
+fn table(out: &mut String, head: [&str; 4], rows: &[[String; 4]]) {
+    use std::fmt::Write as _;
+    let mut width = head.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: [&str; 4]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(out, head);
+    for [a, b, c, d] in rows {
+        line(out, [a.as_str(), b.as_str(), c.as_str(), d.as_str()]);
+    }
+}
+
 /// A can-reach report for people.
 pub fn render_can_reach(report: &CanReach) -> String {
     use std::fmt::Write as _;
@@ -1190,6 +1244,34 @@ pub fn render_can_reach(report: &CanReach) -> String {
     let _ = writeln!(out, "what {} can reach", report.query.principal);
     if report.results.is_empty() {
         out.push_str("nothing\n");
+    } else {
+        let rows: Vec<[String; 4]> = report
+            .results
+            .iter()
+            .filter_map(|r| {
+                let p = r.paths.first()?;
+                Some([
+                    format!("{} {}", r.action, r.key),
+                    p.hops.len().to_string(),
+                    p.hops
+                        .iter()
+                        .map(|h| h.kind)
+                        .collect::<Vec<_>>()
+                        .join(" > "),
+                    p.conditions
+                        .iter()
+                        .map(|c| c.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ])
+            })
+            .collect();
+        table(
+            &mut out,
+            ["ACTION AND KEY", "HOPS", "SHORTEST PATH", "REQUIRES"],
+            &rows,
+        );
+        out.push_str("\npaths:\n");
     }
     for r in &report.results {
         let _ = writeln!(out, "{} {}", r.action, r.key);
