@@ -69,6 +69,23 @@ fn who_can_prints_paths_as_json_text_and_a_page() {
         "{text}"
     );
     assert!(text.trim_end().ends_with("8 principal(s)"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("arn:aws:iam::111122223333:user/carol "))
+        .expect("a table row for carol");
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "arn:aws:iam::111122223333:user/carol",
+            "3",
+            "assume-role > assume-role > policy"
+        ]
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("who.html");
