@@ -166,6 +166,54 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// Where the store is, for logs and banners: hosts, ports, database
+    /// and user, never the password.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let hosts: Vec<String> = c
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(h) => h.clone(),
+                postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .collect();
+        let ports: Vec<String> = c.get_ports().iter().map(u16::to_string).collect();
+        format!(
+            "PostgreSQL database {} on {} (port {}) as {}",
+            c.get_dbname().unwrap_or("(the user's)"),
+            if hosts.is_empty() {
+                "localhost".to_owned()
+            } else {
+                hosts.join(",")
+            },
+            if ports.is_empty() {
+                "5432".to_owned()
+            } else {
+                ports.join(",")
+            },
+            c.get_user().unwrap_or("(the system user)"),
+        )
+    }
+
+    /// Whether the database holds any key (a server that would create a new
+    /// root key checks this first: stored keys need the root key that
+    /// wrapped them).
+    ///
+    /// # Errors
+    ///
+    /// The database cannot be read.
+    pub fn holds_keys(&self) -> Result<bool, StoreError> {
+        self.with(|client| {
+            client
+                .query_one("SELECT EXISTS (SELECT 1 FROM keys)", &[])
+                .map_err(map_err)?
+                .try_get::<_, bool>(0)
+                .map_err(corrupt)
+        })
+    }
+
     fn connect(&self) -> Result<Client, StoreError> {
         let mut client = self
             .config
