@@ -127,6 +127,35 @@ fn bench(endpoint: &str, key_id: Option<&str>) -> serde_json::Value {
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
+/// A development-mode request (well-formed credentials, any signature):
+/// the status line and the body of the answer.
+fn call(endpoint: &str, operation: &str, body: &str) -> (String, String) {
+    use std::io::Write as _;
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: TrentService.{operation}\r\nX-Amz-Date: 20260101T000000Z\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={DEV_ACCESS_KEY_ID}/20260101/us-east-1/kms/aws4_request, \
+         SignedHeaders=host;x-amz-date;x-amz-target, Signature={}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "0".repeat(64),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.lines().next().unwrap_or("").to_owned();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 fn assert_clean(report: &serde_json::Value) {
     assert!(report["requests"].as_u64().unwrap() > 0, "{report}");
     assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
@@ -148,6 +177,20 @@ fn serve_on_postgres_serves_keys_and_a_second_server_uses_them() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(!first_dir.path().join("kmsgov.db").exists());
     let key_id = keys[0].key_id.clone();
+
+    // The listings read the store (on the server's worker threads).
+    let (status, body) = call(&first.endpoint, "ListKeys", "{}");
+    assert!(status.contains("200"), "{status} {body}");
+    assert!(body.contains(&key_id), "{body}");
+    let alias = format!(r#"{{"AliasName":"alias/pg","TargetKeyId":"{key_id}"}}"#);
+    let (status, body) = call(&first.endpoint, "CreateAlias", &alias);
+    assert!(status.contains("200"), "{status} {body}");
+    let (status, body) = call(&first.endpoint, "ListAliases", "{}");
+    assert!(status.contains("200"), "{status} {body}");
+    assert!(body.contains("alias/pg"), "{body}");
+    let grants = format!(r#"{{"KeyId":"{key_id}"}}"#);
+    let (status, body) = call(&first.endpoint, "ListGrants", &grants);
+    assert!(status.contains("200"), "{status} {body}");
 
     // Another server (its own data directory, the same root key and
     // database, the store from KMSGOV_STORE) decrypts with that key.

@@ -12,6 +12,14 @@
 //! `tokio-postgres` on a small runtime of its own, so no async code or runtime
 //! handle leaks into the trait.
 //!
+//! That client must not be used on a thread that runs async tasks (its own
+//! runtime would be started inside another and panic), and a caller may not
+//! know where it runs: the server, say, runs reads that it believes to be
+//! memory-only (ListKeys, ListAliases, ListGrants read the store) straight on
+//! its worker threads. So every call checks first: on a multi-threaded tokio
+//! runtime it runs under `block_in_place`, on a current-thread runtime on a
+//! thread of its own, outside any runtime as it is.
+//!
 //! # Connections
 //!
 //! A mutex-guarded free list of idle connections (at most
@@ -128,6 +136,23 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing a connection blocks too: never on an async worker.
+        let idle = std::mem::take(
+            self.idle
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if !idle.is_empty() {
+            let _ = off_runtime(move || {
+                drop(idle);
+                Ok(())
+            });
+        }
+    }
+}
+
 impl PostgresStore {
     /// Opens the database a connection string names (`postgres://…` URL or
     /// `key=value` pairs) and migrates its schema.
@@ -149,7 +174,11 @@ impl PostgresStore {
     /// # Errors
     ///
     /// As [`PostgresStore::open`].
-    pub fn open_config(mut config: Config) -> Result<PostgresStore, StoreError> {
+    pub fn open_config(config: Config) -> Result<PostgresStore, StoreError> {
+        off_runtime(move || PostgresStore::open_blocking(config))
+    }
+
+    fn open_blocking(mut config: Config) -> Result<PostgresStore, StoreError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -247,22 +276,24 @@ impl PostgresStore {
         }
     }
 
-    /// Runs `f` on a pooled connection.
-    fn with<T>(
+    /// Runs `f` on a pooled connection, where blocking is allowed.
+    fn with<T: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
-        let mut client = self.take()?;
-        let result = f(&mut client);
-        self.release(client);
-        result
+        off_runtime(|| {
+            let mut client = self.take()?;
+            let result = f(&mut client);
+            self.release(client);
+            result
+        })
     }
 
     /// Runs `f` in a read-committed transaction, committed when `f` succeeds
     /// (rolled back when it fails or the transaction is dropped).
-    fn write<T>(
+    fn write<T: Send>(
         &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         self.with(|client| {
             let mut tx = client.transaction().map_err(map_err)?;
@@ -306,6 +337,24 @@ impl PostgresStore {
                 .map(bytes)
                 .collect()
         })
+    }
+}
+
+/// Runs `f` where the blocking client may run: under `block_in_place` on a
+/// multi-threaded tokio runtime, on a scoped thread of its own on any other
+/// runtime (where blocking in place is impossible), directly outside one.
+fn off_runtime<T: Send>(f: impl FnOnce() -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| {
+            s.spawn(f).join().unwrap_or_else(|_| {
+                Err(StoreError::Other(
+                    "a PostgreSQL call panicked on its thread".into(),
+                ))
+            })
+        }),
     }
 }
 

@@ -237,3 +237,59 @@ fn the_password_is_not_in_debug_output() {
     assert!(!shown.contains("s3cret"), "{shown}");
     assert!(shown.contains("PostgresStore"), "{shown}");
 }
+
+/// The server calls some store methods straight from its async worker
+/// threads; the blocking client must not start its runtime inside theirs.
+#[test]
+fn calls_from_async_tasks_do_not_panic() {
+    let Some(db) = database("calls_from_async_tasks_do_not_panic") else {
+        return;
+    };
+    let store = std::sync::Arc::new(open(&db));
+    store
+        .create_key(&conformance::sample_key("k-async", "111122223333"))
+        .unwrap();
+
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = std::sync::Arc::clone(&store);
+    let listed = multi
+        .block_on(multi.spawn(async move { s.list_keys("111122223333", "us-east-1", None, 10) }))
+        .unwrap()
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    // Opening, and dropping a store with idle connections, on a worker.
+    let config = db.config().clone();
+    multi
+        .block_on(multi.spawn(async move {
+            let other = PostgresStore::open_config(config)?;
+            other.key("k-async")?;
+            drop(other);
+            Ok::<(), StoreError>(())
+        }))
+        .unwrap()
+        .unwrap();
+
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = single.block_on(async { store.key("k-async") }).unwrap();
+    assert!(key.is_some());
+    let s = std::sync::Arc::clone(&store);
+    let updated = single
+        .block_on(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut k = conformance::sample_key("k-async", "111122223333");
+                k.description = "from the blocking pool".into();
+                s.update_key(&k)
+            })
+            .await
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated, 1);
+}
