@@ -6,11 +6,12 @@
 //!
 //! # Client
 //!
-//! The `Store` trait is synchronous, and the service calls it only where
+//! The `Store` trait is synchronous, and the service calls it mostly where
 //! blocking is allowed (start-up, `block_in_place`, the blocking pool). The
 //! blocking [`postgres`] client fits that as is: each connection drives
-//! `tokio-postgres` on a small runtime of its own, so no async code or runtime
-//! handle leaks into the trait.
+//! `tokio-postgres` on a small runtime of its own, so no async code leaks into
+//! the trait (`tokio-postgres` on a runtime of the store's own would need the
+//! same care and more code).
 //!
 //! That client must not be used on a thread that runs async tasks (its own
 //! runtime would be started inside another and panic), and a caller may not
