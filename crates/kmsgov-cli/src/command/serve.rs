@@ -1,10 +1,12 @@
-//! `kmsgov serve`: the KMS-compatible server on an embedded SQLite store.
+//! `kmsgov serve`: the KMS-compatible server on an embedded SQLite store, or
+//! on PostgreSQL with `--store postgres://…` (or `KMSGOV_STORE`).
 //!
-//! The data directory holds `kmsgov.db` (keys, aliases, grants) and, unless
-//! the operator supplies the root key with `--root-key-file` or the
-//! `KMSGOV_ROOT_KEY` environment variable (base64), `root.key`: 32 random
-//! bytes created on first start with mode 0600. Key material is stored
-//! wrapped under the root key, so the database alone reveals no key.
+//! The data directory holds `kmsgov.db` (keys, aliases, grants; not with
+//! PostgreSQL), the audit log `audit.db` and, unless the operator supplies the
+//! root key with `--root-key-file` or the `KMSGOV_ROOT_KEY` environment
+//! variable (base64), `root.key`: 32 random bytes created on first start with
+//! mode 0600. Key material is stored wrapped under the root key, so the
+//! database alone reveals no key.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -17,9 +19,11 @@ use base64::Engine as _;
 use kmsgov_authz::{Scenario, World};
 use kmsgov_core::audit::AuditLog;
 use kmsgov_core::root_key::{RootKey, ROOT_KEY_LEN};
+use kmsgov_core::store::Store;
 use kmsgov_core::{Config, Kms, SystemClock};
 use kmsgov_policy::Caller;
 use kmsgov_server::{Authentication, Server};
+use kmsgov_store_postgres::PostgresStore;
 use kmsgov_store_sqlite::{SqliteAuditSink, SqliteStore};
 
 use super::{err, out};
@@ -31,9 +35,21 @@ pub(crate) struct Args {
     /// chosen is printed).
     #[arg(long, default_value = "127.0.0.1:4599")]
     listen: SocketAddr,
-    /// Where the database (`kmsgov.db`) and the root key (`root.key`) live.
+    /// Where the database (`kmsgov.db`), the audit log (`audit.db`) and the
+    /// root key (`root.key`) live.
     #[arg(long, default_value = "./kmsgov-data")]
     data_dir: PathBuf,
+    /// Where keys, aliases and grants are stored: `sqlite` (`kmsgov.db` in the
+    /// data directory) or a PostgreSQL URL, `postgres://user@host:port/db`
+    /// (no TLS yet: loopback or a unix socket). The root key and the audit
+    /// log stay in the data directory either way.
+    #[arg(
+        long,
+        env = "KMSGOV_STORE",
+        default_value = "sqlite",
+        hide_env_values = true
+    )]
+    store: String,
     /// A scenario file whose accounts, principals (with their `access_keys`)
     /// and VPC endpoints make the directory; its keys and tests are ignored.
     /// Reloaded on SIGHUP.
@@ -144,14 +160,14 @@ fn start(args: &Args) -> Result<(), String> {
                 data_dir.display()
             )
         })?;
-    let db = data_dir.join("kmsgov.db");
-    let root_key = root_key(args, &db)?;
+    let (store, store_note) = open_store(&args.store, data_dir)?;
+    let root_key = root_key(args, &store_note)?;
     let signer = kmsgov_core::audit::checkpoint_signer(&root_key, &region)
         .map_err(|e| format!("the audit log: {e}"))?;
-    let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let store = store.open()?;
     let kms = Kms::open(Config {
         region: region.clone(),
-        store: Arc::new(store),
+        store,
         root_key,
         clock: Arc::new(SystemClock),
         directory: world,
@@ -189,8 +205,64 @@ fn start(args: &Args) -> Result<(), String> {
         authentication,
         &principals,
         credentials.as_ref(),
-        &audit_note,
+        &format!("keys in {}\n{audit_note}", store_note.shown),
     )
+}
+
+/// The store `--store` names, not opened yet.
+#[derive(Debug)]
+enum StoreChoice {
+    Sqlite(PathBuf),
+    Postgres(Box<PostgresStore>),
+}
+
+/// What the banner and the root key check say about the store.
+#[derive(Debug)]
+struct StoreNote {
+    /// Where keys are, for people.
+    shown: String,
+    /// The store may already hold keys (which a new root key cannot unwrap).
+    may_hold_keys: bool,
+}
+
+impl StoreChoice {
+    fn open(self) -> Result<Arc<dyn Store>, String> {
+        match self {
+            StoreChoice::Sqlite(db) => Ok(Arc::new(
+                SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?,
+            )),
+            StoreChoice::Postgres(store) => Ok(Arc::new(*store)),
+        }
+    }
+}
+
+/// Parses `--store`; a PostgreSQL store is connected (and migrated) here, so
+/// the root key check can ask whether it holds keys.
+fn open_store(spec: &str, data_dir: &Path) -> Result<(StoreChoice, StoreNote), String> {
+    if spec == "sqlite" {
+        let db = data_dir.join("kmsgov.db");
+        let note = StoreNote {
+            shown: db.display().to_string(),
+            may_hold_keys: db.exists(),
+        };
+        return Ok((StoreChoice::Sqlite(db), note));
+    }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        let store = PostgresStore::open(spec).map_err(|e| format!("--store: {e}"))?;
+        let shown = store.describe();
+        let holds_keys = store
+            .holds_keys()
+            .map_err(|e| format!("--store: {shown}: {e}"))?;
+        let note = StoreNote {
+            shown,
+            may_hold_keys: holds_keys,
+        };
+        return Ok((StoreChoice::Postgres(Box::new(store)), note));
+    }
+    Err(format!(
+        "--store: expected `sqlite` or a postgres:// URL, not {:?}",
+        spec.split('@').next_back().unwrap_or(spec)
+    ))
 }
 
 /// Serves `kms` until a shutdown signal.
@@ -312,8 +384,9 @@ fn generate_credentials() -> Result<(String, String), String> {
 }
 
 /// The root key: `--root-key-file`, else `KMSGOV_ROOT_KEY`, else
-/// `<data-dir>/root.key`, created on first start.
-fn root_key(args: &Args, db: &Path) -> Result<RootKey, String> {
+/// `<data-dir>/root.key`, created on first start (while the store holds no
+/// keys).
+fn root_key(args: &Args, store: &StoreNote) -> Result<RootKey, String> {
     if let Some(key) = supplied_root_key(args.root_key_file.as_deref())? {
         return Ok(key);
     }
@@ -321,12 +394,12 @@ fn root_key(args: &Args, db: &Path) -> Result<RootKey, String> {
     match std::fs::symlink_metadata(&path) {
         Ok(_) => read_root_key_file(&path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if db.exists() {
+            if store.may_hold_keys {
                 return Err(format!(
                     "{}: missing, but {} exists: without its root key the stored keys cannot be \
                      used (supply it with --root-key-file or {ROOT_KEY_ENV})",
                     path.display(),
-                    db.display()
+                    store.shown
                 ));
             }
             create_root_key_file(&path)

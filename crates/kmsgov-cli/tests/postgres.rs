@@ -1,0 +1,277 @@
+//! `kmsgov serve --store postgres://…` serves CreateKey, Encrypt and Decrypt
+//! from PostgreSQL, and a second server on the same database uses the keys.
+//!
+//! Needs a server: `export KMSGOV_TEST_POSTGRES=$(scripts/postgres-test-server.sh)`
+//! (or `KMSGOV_SKIP_POSTGRES_TESTS=1` to skip).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code"
+)]
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine as _;
+use kmsgov_core::store::Store as _;
+use kmsgov_store_postgres::testing::TestDatabase;
+use kmsgov_store_postgres::PostgresStore;
+
+/// Development mode's documented credentials (`kmsgov serve --dev`).
+const DEV_ACCESS_KEY_ID: &str = "AKIAKMSGOVDEVEXAMPLE";
+const DEV_SECRET: &str = "kmsgov-development-mode-secret-access-key";
+
+fn root_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode([0x5c; 32])
+}
+
+/// A running `kmsgov serve`, stopped on drop.
+struct Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `kmsgov serve --dev` on a free port with the store given by
+/// `--store` (or, when `from_env`, by `KMSGOV_STORE`).
+fn serve(data_dir: &Path, store: &str, from_env: bool) -> Server {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("kmsgov"));
+    cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("KMSGOV_ROOT_KEY", root_key())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if from_env {
+        cmd.env("KMSGOV_STORE", store);
+    } else {
+        cmd.env_remove("KMSGOV_STORE").args(["--store", store]);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut banner = String::new();
+    let endpoint = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                banner.push_str(&line);
+                banner.push('\n');
+                if let Some(rest) = line.strip_prefix("kmsgov listening on ") {
+                    break rest.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+            _ => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                let _ = child.wait();
+                panic!("kmsgov serve did not start:\n{banner}\n{err}");
+            }
+        }
+    };
+    // The line after the address names the store.
+    if let Some(Ok(line)) = lines.next() {
+        banner.push_str(&line);
+    }
+    assert!(
+        banner.contains("keys in PostgreSQL database"),
+        "the banner names the store: {banner}"
+    );
+    // Keep reading stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, endpoint }
+}
+
+/// Runs `kmsgov bench --op Decrypt` (CreateKey unless `key_id`, one Encrypt,
+/// then Decrypt for half a second) and returns its report.
+fn bench(endpoint: &str, key_id: Option<&str>) -> serde_json::Value {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("kmsgov"));
+    cmd.args([
+        "bench",
+        "--endpoint",
+        endpoint,
+        "--op",
+        "Decrypt",
+        "--clients",
+        "1",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.1",
+        "--access-key-id",
+        DEV_ACCESS_KEY_ID,
+        "--secret-access-key",
+        DEV_SECRET,
+    ]);
+    if let Some(id) = key_id {
+        cmd.args(["--key-id", id]);
+    }
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kmsgov bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// A development-mode request (well-formed credentials, any signature):
+/// the status line and the body of the answer.
+fn call(endpoint: &str, operation: &str, body: &str) -> (String, String) {
+    use std::io::Write as _;
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: TrentService.{operation}\r\nX-Amz-Date: 20260101T000000Z\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential={DEV_ACCESS_KEY_ID}/20260101/us-east-1/kms/aws4_request, \
+         SignedHeaders=host;x-amz-date;x-amz-target, Signature={}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "0".repeat(64),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.lines().next().unwrap_or("").to_owned();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn assert_clean(report: &serde_json::Value) {
+    assert!(report["requests"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+}
+
+#[test]
+fn serve_on_postgres_serves_keys_and_a_second_server_uses_them() {
+    let Some(db) = TestDatabase::create("serve_on_postgres").unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let first_dir = tempfile::tempdir().unwrap();
+    let first = serve(first_dir.path(), &db.url(), false);
+    assert_clean(&bench(&first.endpoint, None));
+
+    // The key is in PostgreSQL, not in a SQLite file of the data directory.
+    let store = PostgresStore::open_config(db.config().clone()).unwrap();
+    let keys = store.load_all().unwrap().keys;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!first_dir.path().join("kmsgov.db").exists());
+    let key_id = keys[0].key_id.clone();
+
+    // The listings read the store (on the server's worker threads).
+    let (status, body) = call(&first.endpoint, "ListKeys", "{}");
+    assert!(status.contains("200"), "{status} {body}");
+    assert!(body.contains(&key_id), "{body}");
+    let alias = format!(r#"{{"AliasName":"alias/pg","TargetKeyId":"{key_id}"}}"#);
+    let (status, body) = call(&first.endpoint, "CreateAlias", &alias);
+    assert!(status.contains("200"), "{status} {body}");
+    let (status, body) = call(&first.endpoint, "ListAliases", "{}");
+    assert!(status.contains("200"), "{status} {body}");
+    assert!(body.contains("alias/pg"), "{body}");
+    let grants = format!(r#"{{"KeyId":"{key_id}"}}"#);
+    let (status, body) = call(&first.endpoint, "ListGrants", &grants);
+    assert!(status.contains("200"), "{status} {body}");
+
+    // Another server (its own data directory, the same root key and
+    // database, the store from KMSGOV_STORE) decrypts with that key.
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = serve(second_dir.path(), &db.url(), true);
+    assert_clean(&bench(&second.endpoint, Some(&key_id)));
+    assert_eq!(store.load_all().unwrap().keys.len(), 1);
+    drop(first);
+    drop(second);
+}
+
+#[test]
+fn a_new_root_key_is_not_made_for_a_database_with_keys() {
+    let Some(db) = TestDatabase::create("a_new_root_key_is_not_made_for_a_database_with_keys")
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let store = PostgresStore::open_config(db.config().clone()).unwrap();
+    store
+        .create_key(&kmsgov_core::store::conformance::sample_key(
+            "k-1",
+            "000000000000",
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(assert_cmd::cargo::cargo_bin("kmsgov"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &db.url(),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("KMSGOV_ROOT_KEY")
+        .env_remove("KMSGOV_STORE")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("root.key: missing, but PostgreSQL database"),
+        "{text}"
+    );
+    assert!(!dir.path().join("root.key").exists());
+}
+
+#[test]
+fn an_unknown_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(assert_cmd::cargo::cargo_bin("kmsgov"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("KMSGOV_STORE", "mysql://user:hunter2@db/kms")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("expected `sqlite` or a postgres:// URL"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn an_unreachable_postgres_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(assert_cmd::cargo::cargo_bin("kmsgov"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--store",
+            "postgres://kmsgov:hunter2@127.0.0.1:1/kms?connect_timeout=5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("cannot connect to PostgreSQL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
