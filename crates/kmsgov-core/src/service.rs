@@ -479,7 +479,8 @@ impl Kms {
         env: &Environment<'_>,
         request_id: [u8; 16],
     ) -> PendingResponse {
-        let Some(audit) = &self.audit else {
+        let audit = self.audit.as_ref();
+        if audit.is_none() && operation != AuditOperation::Evaluate {
             return PendingResponse {
                 response: Response {
                     result: Err(KmsError::new(
@@ -505,7 +506,14 @@ impl Kms {
             )
         };
         let result = match decision.outcome {
-            Outcome::Allow => audit_api::run(&audit.log, operation, input).map(Output::new),
+            Outcome::Allow => match (operation, audit) {
+                (AuditOperation::Evaluate, _) => self.evaluate(input).map(Output::new),
+                (_, Some(audit)) => audit_api::run(&audit.log, operation, input).map(Output::new),
+                (_, None) => Err(KmsError::new(
+                    ErrorKind::UnsupportedOperationException,
+                    "This server keeps no audit log.",
+                )),
+            },
             Outcome::Deny => Err(KmsError::new(
                 ErrorKind::AccessDeniedException,
                 decision.message.clone(),
@@ -520,20 +528,61 @@ impl Kms {
             result,
             decision: Some(decision),
         };
-        let entry = audit.recorder.entry_for(
-            &Subject {
-                op: operation.op_code(),
-                operation: operation.name(),
-                caller,
-                input,
-                env,
-            },
-            &response,
-            self.clock.now_millis(),
-            request_id,
-        );
-        let ticket = Some(audit.log.submit(entry));
+        let ticket = audit.map(|audit| {
+            let entry = audit.recorder.entry_for(
+                &Subject {
+                    op: operation.op_code(),
+                    operation: operation.name(),
+                    caller,
+                    input,
+                    env,
+                },
+                &response,
+                self.clock.now_millis(),
+                request_id,
+            );
+            audit.log.submit(entry)
+        });
         PendingResponse { response, ticket }
+    }
+
+    /// The engine's decision, with its path, for the request a
+    /// `KmsGov.Evaluate` body describes: `{"principal": ARN, "operation":
+    /// "Decrypt", "input": {…}, "context": {…}}`, decided against the
+    /// current state. Nothing is carried out.
+    pub fn evaluate(&self, body: &Value) -> Result<Value, KmsError> {
+        let invalid = |m: &str| KmsError::new(ErrorKind::ValidationException, m);
+        let Value::Object(body) = body else {
+            return Err(invalid("The request body must be a JSON object."));
+        };
+        let principal = body
+            .get("principal")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("principal must be a principal ARN."))?;
+        let caller = Caller::parse(principal)
+            .map_err(|e| invalid(&format!("principal is not a principal ARN: {e}")))?;
+        let operation = body
+            .get("operation")
+            .and_then(Value::as_str)
+            .and_then(Operation::from_name)
+            .ok_or_else(|| invalid("operation must name a KMS operation, such as Decrypt."))?;
+        let empty = Value::Object(Map::new());
+        let input = match body.get("input") {
+            None | Some(Value::Null) => &empty,
+            Some(v @ Value::Object(_)) => v,
+            Some(_) => return Err(invalid("input must be a JSON object.")),
+        };
+        let env = kmsgov_authz::environment(body.get("context"), "/context")
+            .map_err(|e| invalid(&format!("context: {e}")))?;
+        let call = Call {
+            caller: &caller,
+            operation,
+            input,
+            env: &env,
+            ciphertext_key: None,
+        };
+        let state = self.read_state();
+        Ok(decide(&state.world, &call, Trace::Full).to_json())
     }
 
     fn run(&self, request: &Request<'_>, trace: Trace) -> Response {

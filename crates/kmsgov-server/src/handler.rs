@@ -40,6 +40,9 @@ pub(crate) async fn dispatch(State(server): State<Arc<Server>>, request: Request
             json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec(), &request_id)
         }
         ("/ui" | "/ui/", &Method::GET | &Method::HEAD) => viewer_page(&request_id),
+        (crate::decision_api::PATH, &Method::POST) => {
+            crate::decision_api::decide(&server, request, &request_id, request_id_bytes).await
+        }
         ("/kmsgov/reset" | "/moto-api/reset", &Method::POST) if development => {
             reset(&server, &request_id).await
         }
@@ -216,7 +219,7 @@ async fn execute(
 
 /// Reads the body, refusing one over `limit` bytes (by its declared length
 /// first, so that a large upload is not read at all).
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = header_str(headers, header::CONTENT_LENGTH.as_str())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {

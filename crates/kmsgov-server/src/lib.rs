@@ -55,6 +55,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 mod auth;
+mod decision_api;
 mod handler;
 mod protocol;
 
@@ -130,6 +131,7 @@ pub struct Server {
     kms: Arc<Kms>,
     authentication: Authentication,
     limits: Limits,
+    bearer_tokens: Vec<decision_api::BearerToken>,
 }
 
 impl Server {
@@ -141,7 +143,20 @@ impl Server {
             kms,
             authentication,
             limits: Limits::default(),
+            bearer_tokens: Vec::new(),
         }
+    }
+
+    /// Accepts `Authorization: Bearer <token>` on the decision API
+    /// (`POST /v1/data/kmsgov/decision`), as calls by `principal`; every
+    /// other route still needs SigV4. Tokens are compared in constant time.
+    #[must_use]
+    pub fn with_bearer_token(mut self, token: &str, principal: Caller) -> Server {
+        self.bearer_tokens.push(decision_api::BearerToken {
+            token: zeroize::Zeroizing::new(token.as_bytes().to_vec()),
+            principal,
+        });
+        self
     }
 
     /// Limits request bodies to `bytes` (default [`DEFAULT_MAX_BODY_BYTES`]).
@@ -164,7 +179,8 @@ impl Server {
         &self.kms
     }
 
-    /// The routes: `POST /` for KMS, `GET /health` (and `/_health`), `GET
+    /// The routes: `POST /` for KMS, `POST /v1/data/kmsgov/decision` for the
+    /// OPA-compatible decision API, `GET /health` (and `/_health`), `GET
     /// /ui` (and `/ui/`) for the decision-path viewer page, and in
     /// development mode `POST /kmsgov/reset` (and `/moto-api/reset`).
     pub fn router(self) -> axum::Router {

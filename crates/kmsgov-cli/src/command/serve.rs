@@ -72,6 +72,15 @@ pub(crate) struct Args {
     /// its cost only: without it, requests leave no tamper-evident record.
     #[arg(long)]
     no_audit: bool,
+    /// A file holding a bearer token (its first line) that the decision API
+    /// (`POST /v1/data/kmsgov/decision`) accepts instead of a signature, as
+    /// calls by `--decision-token-principal`; for OPA-style clients.
+    #[arg(long, requires = "decision_token_principal")]
+    decision_token_file: Option<PathBuf>,
+    /// The principal the bearer token acts as (its policies must allow
+    /// `kmsgov:Evaluate`).
+    #[arg(long, requires = "decision_token_file")]
+    decision_token_principal: Option<String>,
     /// Log format on stderr: `text` or `json` (filter with RUST_LOG).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -132,6 +141,32 @@ fn start(args: &Args) -> Result<(), String> {
         Authentication::Development { administrator }
     } else {
         Authentication::SigV4
+    };
+    let decision_token = match (&args.decision_token_file, &args.decision_token_principal) {
+        (Some(file), Some(arn)) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(file)
+                    .map_err(|e| format!("{}: cannot read: {e}", file.display()))?,
+            );
+            let token = text.lines().next().unwrap_or("").trim().to_owned();
+            if token.len() < 16 {
+                return Err(format!(
+                    "{}: the decision token must be at least 16 characters",
+                    file.display()
+                ));
+            }
+            let principal = Caller::parse(arn)
+                .map_err(|e| format!("--decision-token-principal: {e}"))?;
+            Some((zeroize::Zeroizing::new(token), principal))
+        }
+        _ => None,
+    };
+    let decision_note = match &decision_token {
+        Some((_, p)) => format!(
+            "\ndecision API: POST /v1/data/kmsgov/decision, bearer token as {}",
+            p.arn()
+        ),
+        None => String::new(),
     };
     let principals: Vec<(String, Vec<String>)> = {
         let mut p: Vec<_> = world
@@ -203,9 +238,10 @@ fn start(args: &Args) -> Result<(), String> {
         kms,
         &region,
         authentication,
+        decision_token,
         &principals,
         credentials.as_ref(),
-        &format!("keys in {}\n{audit_note}", store_note.shown),
+        &format!("keys in {}\n{audit_note}{decision_note}", store_note.shown),
     )
 }
 
@@ -271,6 +307,7 @@ fn serve_kms(
     kms: Kms,
     region: &str,
     authentication: Authentication,
+    decision_token: Option<(zeroize::Zeroizing<String>, Caller)>,
     principals: &[(String, Vec<String>)],
     credentials: Option<&(String, String)>,
     audit_note: &str,
@@ -311,7 +348,11 @@ fn serve_kms(
             .world
             .clone()
             .map(|path| tokio::spawn(reload_on_hangup(Arc::clone(&kms), path)));
-        let served = Server::new(Arc::clone(&kms), authentication)
+        let mut server = Server::new(Arc::clone(&kms), authentication);
+        if let Some((token, principal)) = &decision_token {
+            server = server.with_bearer_token(token, principal.clone());
+        }
+        let served = server
             .serve(listener, shutdown_signal())
             .await;
         ticker.abort();

@@ -49,6 +49,11 @@ pub(crate) fn run(
             })?;
             Ok(json!({ "Evidence": evidence }))
         }
+        // Decided against the service's state, not the log (`Kms`).
+        AuditOperation::Evaluate => Err(KmsError::new(
+            ErrorKind::UnsupportedOperationException,
+            "Evaluate is not an operation of the audit log.",
+        )),
         AuditOperation::GetConsistencyProof => {
             let first = input
                 .get("FirstSize")

@@ -114,9 +114,9 @@ pub fn operation_of(code: u8) -> Option<Operation> {
     }
 }
 
-/// kmsgov's own operations on the audit log, served beside the KMS API
-/// (target prefix `KmsGov.`) and authorized as the IAM actions
-/// `kmsgov:<Name>` on `*`.
+/// kmsgov's own operations, served beside the KMS API (target prefix
+/// `KmsGov.`) and authorized as the IAM actions `kmsgov:<Name>` on `*`: the
+/// audit log's, and the engine's decision for a described request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditOperation {
     /// The latest signed checkpoint.
@@ -125,14 +125,19 @@ pub enum AuditOperation {
     GetInclusionProof,
     /// Proof that an earlier tree is a prefix of the current one.
     GetConsistencyProof,
+    /// The engine's decision, with its path, for a request described in the
+    /// body (`principal`, `operation`, `input`, `context`), decided against
+    /// the service's current state and carried out on nothing.
+    Evaluate,
 }
 
 impl AuditOperation {
     /// Every audit operation.
-    pub const ALL: [AuditOperation; 3] = [
+    pub const ALL: [AuditOperation; 4] = [
         AuditOperation::GetCheckpoint,
         AuditOperation::GetInclusionProof,
         AuditOperation::GetConsistencyProof,
+        AuditOperation::Evaluate,
     ];
 
     /// The operation's name.
@@ -142,6 +147,7 @@ impl AuditOperation {
             AuditOperation::GetCheckpoint => "GetCheckpoint",
             AuditOperation::GetInclusionProof => "GetInclusionProof",
             AuditOperation::GetConsistencyProof => "GetConsistencyProof",
+            AuditOperation::Evaluate => "Evaluate",
         }
     }
 
@@ -157,13 +163,14 @@ impl AuditOperation {
         format!("kmsgov:{}", self.name())
     }
 
-    /// Its op byte in leaves: 16, 17, 18.
+    /// Its op byte in leaves: 16, 17, 18, 19.
     #[must_use]
     pub fn op_code(self) -> u8 {
         match self {
             AuditOperation::GetCheckpoint => 16,
             AuditOperation::GetInclusionProof => 17,
             AuditOperation::GetConsistencyProof => 18,
+            AuditOperation::Evaluate => 19,
         }
     }
 }
