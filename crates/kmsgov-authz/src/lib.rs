@@ -41,6 +41,7 @@ mod context;
 mod decision;
 mod engine;
 mod failure;
+mod guardrail;
 mod keypolicy;
 mod keystate;
 mod operation;
@@ -53,9 +54,10 @@ mod world;
 pub use context::{Environment, DEFAULT_CURRENT_TIME};
 pub use decision::{ConditionEntry, Decision, ErrorCode, Outcome, PathEntry, StatementEntry};
 pub use engine::{
-    decide, decide_account_action, decide_action, decide_role_action, AccountActionCall, ActionCall,
-    Call, RoleActionCall, Trace,
+    decide, decide_account_action, decide_action, decide_role_action, AccountActionCall,
+    ActionCall, Call, RoleActionCall, Trace,
 };
+pub use guardrail::{compile_guardrails, Guardrail, GuardrailError, GUARDRAIL_TIME_LIMIT};
 pub use keypolicy::{
     default_policy, default_policy_text, key_policy_options, MAX_KEY_POLICY_BYTES,
 };
