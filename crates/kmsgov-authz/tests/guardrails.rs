@@ -596,3 +596,33 @@ fn add_guardrails_adds_nothing_when_one_fails() {
     assert_eq!(err.name, "bad");
     assert!(world.guardrails.is_empty());
 }
+
+#[test]
+fn a_guardrail_that_runs_too_long_is_stopped_and_denies() {
+    let world = load(json!([
+        {"name": "slow", "rego": "package slow\nimport rego.v1\ndeny contains \"big\" if {\n  count([1 | some i in numbers.range(1, 4000); some j in numbers.range(1, 4000); i != j]) > 1\n}\n"}
+    ]));
+    let env = Environment::new();
+    let started = std::time::Instant::now();
+    let d = run(
+        &world,
+        ADMIN,
+        Operation::DescribeKey,
+        json!({"KeyId": KEY}),
+        &env,
+    );
+    let took = started.elapsed();
+    assert_eq!(d.outcome, Outcome::Deny, "{}", d.render_text());
+    assert!(
+        d.message
+            .contains("guardrail policy (slow): evaluation failed"),
+        "{}",
+        d.message
+    );
+    assert!(
+        took < kmsgov_authz::GUARDRAIL_TIME_LIMIT * 20,
+        "stopped only after {took:?}: {}",
+        d.message
+    );
+    assert!(d.message.contains("time"), "{}", d.message);
+}
