@@ -626,3 +626,30 @@ fn a_guardrail_that_runs_too_long_is_stopped_and_denies() {
     );
     assert!(d.message.contains("time"), "{}", d.message);
 }
+
+#[test]
+fn request_parameter_keys_are_spelled_as_aws_spells_them() {
+    let world = load(mirror());
+    let env = Environment::new();
+    let doc = input_document(
+        &world,
+        ADMIN,
+        Operation::CreateGrant,
+        json!({"KeyId": KEY, "GranteePrincipal": "arn:aws:iam::111122223333:role/Admin", "Operations": ["Decrypt", "Encrypt"]}),
+        &env,
+    );
+    let context = doc["context"].as_object().unwrap();
+    assert_eq!(
+        context["kms:GrantOperations"],
+        json!(["Decrypt", "Encrypt"])
+    );
+    assert_eq!(
+        context["kms:GranteePrincipal"],
+        "arn:aws:iam::111122223333:role/Admin"
+    );
+    assert!(
+        context.keys().all(|k| k != "kms:grantoperations"),
+        "{context:?}"
+    );
+    assert_eq!(context["kms:CallerAccount"], ACCOUNT);
+}

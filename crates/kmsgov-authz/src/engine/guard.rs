@@ -3,6 +3,7 @@
 //! input document is built only when the world has guardrails.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use kmsgov_policy::{Context, ContextValue};
 use serde_json::{Map, Value};
@@ -14,60 +15,81 @@ use crate::failure::Failure;
 use crate::guardrail::Verdict;
 use crate::world::Key;
 
-/// Condition keys the engine states for every request, as AWS spells them;
-/// looked up by their lower-cased names. Keys taken from the request body
+/// Condition keys the engine states for every request: (as AWS spells them,
+/// the lower-cased name they are looked up by). Keys taken from the request body
 /// that are not listed here keep the lower-cased name the engine uses.
-const CONTEXT_KEYS: &[&str] = &[
-    "aws:PrincipalArn",
-    "aws:PrincipalAccount",
-    "aws:PrincipalType",
-    "aws:username",
-    "aws:userid",
-    "aws:PrincipalOrgID",
-    "aws:PrincipalOrgPaths",
-    "aws:PrincipalIsAWSService",
-    "aws:PrincipalServiceName",
-    "aws:ResourceAccount",
-    "aws:ResourceOrgID",
-    "aws:ResourceOrgPaths",
-    "aws:RequestedRegion",
-    "aws:CurrentTime",
-    "aws:EpochTime",
-    "aws:SecureTransport",
-    "aws:ViaAWSService",
-    "aws:TagKeys",
-    "kms:CallerAccount",
-    "kms:RequestAlias",
-    "kms:ReEncryptOnSameKey",
-    "kms:KeySpec",
-    "kms:KeyUsage",
-    "kms:KeyOrigin",
-    "kms:MultiRegion",
-    "kms:ResourceAliases",
-    "kms:EncryptionContextKeys",
-    "kms:CustomerMasterKeySpec",
-    "kms:CustomerMasterKeyUsage",
-    "kms:DataKeyPairSpec",
-    "kms:EncryptionAlgorithm",
-    "kms:ExpirationModel",
-    "kms:GrantConstraintType",
-    "kms:GrantIsForAWSResource",
-    "kms:GrantOperations",
-    "kms:GranteePrincipal",
-    "kms:KeyAgreementAlgorithm",
-    "kms:MacAlgorithm",
-    "kms:MessageType",
-    "kms:MultiRegionKeyType",
-    "kms:PrimaryRegion",
-    "kms:ReplicaRegion",
-    "kms:RetiringPrincipal",
-    "kms:RotationPeriodInDays",
-    "kms:ScheduleKeyDeletionPendingWindowInDays",
-    "kms:SigningAlgorithm",
-    "kms:ValidTo",
-    "kms:WrappingAlgorithm",
-    "kms:WrappingKeySpec",
-    "kms:BypassPolicyLockoutSafetyCheck",
+const CONTEXT_KEYS: &[(&str, &str)] = &[
+    ("aws:PrincipalArn", "aws:principalarn"),
+    ("aws:PrincipalAccount", "aws:principalaccount"),
+    ("aws:PrincipalType", "aws:principaltype"),
+    ("aws:username", "aws:username"),
+    ("aws:userid", "aws:userid"),
+    ("aws:PrincipalOrgID", "aws:principalorgid"),
+    ("aws:PrincipalOrgPaths", "aws:principalorgpaths"),
+    ("aws:PrincipalIsAWSService", "aws:principalisawsservice"),
+    ("aws:PrincipalServiceName", "aws:principalservicename"),
+    ("aws:ResourceAccount", "aws:resourceaccount"),
+    ("aws:ResourceOrgID", "aws:resourceorgid"),
+    ("aws:ResourceOrgPaths", "aws:resourceorgpaths"),
+    ("aws:RequestedRegion", "aws:requestedregion"),
+    ("aws:CurrentTime", "aws:currenttime"),
+    ("aws:EpochTime", "aws:epochtime"),
+    ("aws:SecureTransport", "aws:securetransport"),
+    ("aws:ViaAWSService", "aws:viaawsservice"),
+    ("aws:TagKeys", "aws:tagkeys"),
+    ("kms:CallerAccount", "kms:calleraccount"),
+    ("kms:RequestAlias", "kms:requestalias"),
+    ("kms:ReEncryptOnSameKey", "kms:reencryptonsamekey"),
+    ("kms:KeySpec", "kms:keyspec"),
+    ("kms:KeyUsage", "kms:keyusage"),
+    ("kms:KeyOrigin", "kms:keyorigin"),
+    ("kms:MultiRegion", "kms:multiregion"),
+    ("kms:ResourceAliases", "kms:resourcealiases"),
+    ("kms:EncryptionContextKeys", "kms:encryptioncontextkeys"),
+    ("kms:CustomerMasterKeySpec", "kms:customermasterkeyspec"),
+    ("kms:CustomerMasterKeyUsage", "kms:customermasterkeyusage"),
+    (
+        "kms:ScheduleKeyDeletionPendingWindowInDays",
+        "kms:schedulekeydeletionpendingwindowindays",
+    ),
+    (
+        "kms:BypassPolicyLockoutSafetyCheck",
+        "kms:bypasspolicylockoutsafetycheck",
+    ),
+];
+
+/// Request-parameter keys (from the body of the request), as AWS spells
+/// them; the engine derives them under their lower-cased names without the
+/// `kms:` prefix.
+const PARAM_KEYS: &[(&str, &str)] = &[
+    ("kms:DataKeyPairSpec", "datakeypairspec"),
+    ("kms:EncryptionAlgorithm", "encryptionalgorithm"),
+    ("kms:ExpirationModel", "expirationmodel"),
+    ("kms:GrantConstraintType", "grantconstrainttype"),
+    ("kms:GrantConstraintSourceArn", "grantconstraintsourcearn"),
+    ("kms:GrantIsForAWSResource", "grantisforawsresource"),
+    ("kms:GrantOperations", "grantoperations"),
+    ("kms:GranteePrincipal", "granteeprincipal"),
+    ("kms:KeyAgreementAlgorithm", "keyagreementalgorithm"),
+    ("kms:MacAlgorithm", "macalgorithm"),
+    ("kms:MessageType", "messagetype"),
+    ("kms:MultiRegionKeyType", "multiregionkeytype"),
+    ("kms:PrimaryRegion", "primaryregion"),
+    ("kms:ReplicaRegion", "replicaregion"),
+    ("kms:RetiringPrincipal", "retiringprincipal"),
+    ("kms:RotationPeriodInDays", "rotationperiodindays"),
+    (
+        "kms:ScheduleKeyDeletionPendingWindowInDays",
+        "schedulekeydeletionpendingwindowindays",
+    ),
+    ("kms:SigningAlgorithm", "signingalgorithm"),
+    ("kms:ValidTo", "validto"),
+    ("kms:WrappingAlgorithm", "wrappingalgorithm"),
+    ("kms:WrappingKeySpec", "wrappingkeyspec"),
+    (
+        "kms:BypassPolicyLockoutSafetyCheck",
+        "bypasspolicylockoutsafetycheck",
+    ),
 ];
 
 /// What the guardrail layer is asked about.
@@ -91,7 +113,7 @@ impl Run<'_> {
             return Ok(());
         }
         let resource = subject.check.map_or("*", |c| target_arn(&c.target));
-        let input = regorus::Value::from(self.guardrail_input(subject, resource));
+        let input = self.guardrail_input(subject, resource);
         let mut denial: Option<Failure> = None;
         for g in &world.guardrails {
             let verdict = g.evaluate(&input);
@@ -146,8 +168,9 @@ impl Run<'_> {
         }
     }
 
-    /// The input document (`docs/guardrail-input.schema.json`).
-    fn guardrail_input(&self, subject: &Subject<'_, '_>, resource: &str) -> Value {
+    /// The input document (`docs/guardrail-input.schema.json`), built
+    /// directly as a Rego value.
+    fn guardrail_input(&self, subject: &Subject<'_, '_>, resource: &str) -> Rv {
         let default_facts = Facts::default();
         let (key, facts) = match subject.check {
             Some(c) => (
@@ -159,129 +182,183 @@ impl Run<'_> {
             ),
             None => (None, &default_facts),
         };
+        let env = self.env();
         let ctx = KeyContext {
             world: self.world,
             caller: &self.caller,
             key,
             facts,
-            env: self.env(),
+            env,
             for_key_policy: false,
         };
-        let one = |name: &str| {
-            let lower = name.to_ascii_lowercase();
-            match ctx.get(&lower) {
-                Some(v) => context_json(v),
-                None => Value::Null,
-            }
-        };
+        let one = |lower: &str| ctx.get(lower).map_or(Rv::Null, context_value);
 
         let caller = &self.caller.caller;
-        let tags: Map<String, Value> = self
-            .caller
-            .all_tags()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-            .collect();
-        let mut principal = Map::new();
-        principal.insert("arn".into(), Value::String(caller.arn().to_owned()));
-        principal.insert(
-            "principal_arn".into(),
-            Value::String(self.caller.principal_arn.to_string()),
+        let tags: Vec<(&str, &str)> = self.caller.all_tags().into_iter().collect();
+        let mut principal = Obj::new();
+        put(&mut principal, "arn", text(caller.arn()));
+        put(
+            &mut principal,
+            "principal_arn",
+            text(&self.caller.principal_arn),
         );
-        principal.insert(
-            "account".into(),
-            caller
-                .account()
-                .map_or(Value::Null, |a| Value::String(a.to_owned())),
+        put(
+            &mut principal,
+            "account",
+            caller.account().map_or(Rv::Null, text),
         );
-        principal.insert("type".into(), one("aws:PrincipalType"));
-        principal.insert("tags".into(), Value::Object(tags.clone()));
-        principal.insert("org_id".into(), one("aws:PrincipalOrgID"));
-        principal.insert(
-            "org_paths".into(),
-            match one("aws:PrincipalOrgPaths") {
-                Value::Null => Value::Array(Vec::new()),
+        put(&mut principal, "type", one("aws:principaltype"));
+        put(
+            &mut principal,
+            "tags",
+            Rv::from(
+                tags.iter()
+                    .map(|(k, v)| (text(k), text(v)))
+                    .collect::<Obj>(),
+            ),
+        );
+        put(&mut principal, "org_id", one("aws:principalorgid"));
+        put(
+            &mut principal,
+            "org_paths",
+            match one("aws:principalorgpaths") {
+                Rv::Null => Rv::from(Vec::new()),
                 v => v,
             },
         );
 
-        let encryption_context = match facts.encryption_context {
-            Some(ec) => ec.clone(),
+        let stated;
+        let encryption_context: &Map<String, Value> = match facts.encryption_context {
+            Some(ec) => ec,
             None => match self.input_map().get("EncryptionContext") {
-                Some(Value::Object(ec)) => ec.clone(),
-                _ => self.env().encryption_context(),
+                Some(Value::Object(ec)) => ec,
+                _ => {
+                    stated = env.encryption_context();
+                    &stated
+                }
             },
         };
 
-        let mut context = Map::new();
-        for name in CONTEXT_KEYS {
-            let v = one(name);
-            if !v.is_null() {
-                context.insert((*name).to_owned(), v);
+        // The environment's entries, as written, override what the engine
+        // derives under the same (case-insensitive) name.
+        let env_entries: Vec<(&str, Value)> = env.json_entries().collect();
+        let in_env = |name: &str| {
+            env_entries
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        let mut context = Obj::new();
+        let add = |context: &mut Obj, name: String, value: Rv| {
+            if !in_env(&name) {
+                context.insert(Rv::from(name), value);
+            }
+        };
+        for (name, lower) in CONTEXT_KEYS {
+            let v = one(lower);
+            if v != Rv::Null {
+                add(&mut context, (*name).to_owned(), v);
             }
         }
         for (name, value) in &facts.params {
-            if !CONTEXT_KEYS.iter().any(|k| eq_kms(k, name)) {
-                context.insert(format!("kms:{name}"), Value::String(value.to_string()));
+            if !CONTEXT_KEYS.iter().any(|(_, k)| eq_kms(k, name)) {
+                add(&mut context, param_name(name), text(value));
             }
         }
         for (name, values) in &facts.lists {
-            if !CONTEXT_KEYS.iter().any(|k| eq_kms(k, name)) {
-                context.insert(
-                    format!("kms:{name}"),
-                    Value::Array(
-                        values
-                            .iter()
-                            .map(|v| Value::String(v.to_string()))
-                            .collect(),
-                    ),
-                );
+            if !CONTEXT_KEYS.iter().any(|(_, k)| eq_kms(k, name)) {
+                let list = values.iter().map(|v| text(v)).collect::<Vec<_>>();
+                add(&mut context, param_name(name), Rv::from(list));
             }
         }
         for (k, v) in &tags {
-            context.insert(format!("aws:PrincipalTag/{k}"), v.clone());
+            add(&mut context, format!("aws:PrincipalTag/{k}"), text(v));
         }
         if let Some(key) = key {
             for (k, v) in &key.tags {
-                context.insert(format!("aws:ResourceTag/{k}"), Value::String(v.clone()));
+                add(&mut context, format!("aws:ResourceTag/{k}"), text(v));
             }
         }
         for (k, v) in &facts.request_tags {
-            context.insert(
-                format!("aws:RequestTag/{k}"),
-                Value::String((*v).to_owned()),
-            );
+            add(&mut context, format!("aws:RequestTag/{k}"), text(v));
         }
-        for (k, v) in &encryption_context {
-            if v.is_string() {
-                context.insert(format!("kms:EncryptionContext:{k}"), v.clone());
+        for (k, v) in encryption_context {
+            if let Value::String(v) = v {
+                add(&mut context, format!("kms:EncryptionContext:{k}"), text(v));
             }
         }
-        for (name, value) in self.env().json_entries() {
-            // The environment overrides what the engine derives.
-            context.retain(|k, _| !k.eq_ignore_ascii_case(name));
-            context.insert(name.to_owned(), value);
+        for (name, value) in &env_entries {
+            context.insert(text(name), json_value(value));
         }
 
-        let mut doc = Map::new();
-        doc.insert("principal".into(), Value::Object(principal));
-        doc.insert("action".into(), Value::String(subject.action.to_owned()));
-        doc.insert(
-            "operation".into(),
-            Value::String(subject.operation.to_owned()),
-        );
-        doc.insert("resource".into(), Value::String(resource.to_owned()));
+        let mut doc = Obj::new();
+        put(&mut doc, "principal", Rv::from(principal));
+        put(&mut doc, "action", text(subject.action));
+        put(&mut doc, "operation", text(subject.operation));
+        put(&mut doc, "resource", text(resource));
         if let Some(key) = key {
-            doc.insert("key".into(), key_json(key));
+            put(&mut doc, "key", key_value(key));
         }
-        doc.insert("request".into(), Value::Object(self.input_map().clone()));
-        doc.insert(
-            "encryption_context".into(),
-            Value::Object(encryption_context),
+        put(&mut doc, "request", json_object(self.input_map()));
+        put(
+            &mut doc,
+            "encryption_context",
+            json_object(encryption_context),
         );
-        doc.insert("context".into(), Value::Object(context));
-        Value::Object(doc)
+        put(&mut doc, "context", Rv::from(context));
+        Rv::from(doc)
     }
+}
+
+/// A Rego value.
+type Rv = regorus::Value;
+/// A Rego object.
+type Obj = BTreeMap<Rv, Rv>;
+
+fn text(s: &str) -> Rv {
+    Rv::from(s)
+}
+
+fn put(obj: &mut Obj, name: &str, value: Rv) {
+    obj.insert(text(name), value);
+}
+
+/// A JSON value as a Rego value.
+fn json_value(v: &Value) -> Rv {
+    match v {
+        Value::Null => Rv::Null,
+        Value::Bool(b) => Rv::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Rv::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Rv::from(u)
+            } else {
+                // Floats and numbers beyond 64 bits: regorus parses them
+                // with its own precision.
+                Rv::from(Value::Number(n.clone()))
+            }
+        }
+        Value::String(s) => text(s),
+        Value::Array(items) => Rv::from(items.iter().map(json_value).collect::<Vec<_>>()),
+        Value::Object(m) => json_object(m),
+    }
+}
+
+fn json_object(m: &Map<String, Value>) -> Rv {
+    Rv::from(
+        m.iter()
+            .map(|(k, v)| (text(k), json_value(v)))
+            .collect::<Obj>(),
+    )
+}
+
+/// `kms:` and the AWS spelling of a request-parameter key the engine derives
+/// (lower-cased, without prefix).
+fn param_name(name: &str) -> String {
+    PARAM_KEYS
+        .iter()
+        .find(|(_, lower)| *lower == name)
+        .map_or_else(|| format!("kms:{name}"), |(aws, _)| (*aws).to_owned())
 }
 
 /// Does the canonical `kms:Name` correspond to the lower-cased `name`?
@@ -291,50 +368,43 @@ fn eq_kms(canonical: &str, name: &str) -> bool {
         .is_some_and(|c| eq_lowered(c, name))
 }
 
-fn context_json(v: ContextValue<'_>) -> Value {
+fn context_value(v: ContextValue<'_>) -> Rv {
     match v {
-        ContextValue::One(s) => Value::String(s.into_owned()),
-        ContextValue::Many(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|s| Value::String(s.into_owned()))
-                .collect(),
-        ),
+        ContextValue::One(s) => text(&s),
+        ContextValue::Many(items) => Rv::from(items.iter().map(|s| text(s)).collect::<Vec<_>>()),
     }
 }
 
-fn key_json(key: &Key) -> Value {
-    let mut m = Map::new();
-    m.insert("arn".into(), Value::String(key.arn.clone()));
-    m.insert("id".into(), Value::String(key.id.clone()));
-    m.insert("account".into(), Value::String(key.account.clone()));
-    m.insert("region".into(), Value::String(key.region.clone()));
-    m.insert("spec".into(), Value::String(key.spec.clone()));
-    m.insert("usage".into(), Value::String(key.usage.clone()));
-    m.insert("state".into(), Value::String(key.state.name().to_owned()));
-    m.insert(
-        "tags".into(),
-        Value::Object(
+fn key_value(key: &Key) -> Rv {
+    let mut m = Obj::new();
+    put(&mut m, "arn", text(&key.arn));
+    put(&mut m, "id", text(&key.id));
+    put(&mut m, "account", text(&key.account));
+    put(&mut m, "region", text(&key.region));
+    put(&mut m, "spec", text(&key.spec));
+    put(&mut m, "usage", text(&key.usage));
+    put(&mut m, "state", text(key.state.name()));
+    put(
+        &mut m,
+        "tags",
+        Rv::from(
             key.tags
                 .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
+                .map(|(k, v)| (text(k), text(v)))
+                .collect::<Obj>(),
         ),
     );
-    m.insert(
-        "aliases".into(),
-        Value::Array(
-            key.aliases
-                .iter()
-                .map(|a| Value::String(a.clone()))
-                .collect(),
-        ),
+    put(
+        &mut m,
+        "aliases",
+        Rv::from(key.aliases.iter().map(|a| text(a)).collect::<Vec<_>>()),
     );
-    m.insert("origin".into(), Value::String(key.origin.clone()));
-    m.insert(
-        "manager".into(),
-        Value::String(if key.aws_managed { "AWS" } else { "CUSTOMER" }.to_owned()),
+    put(&mut m, "origin", text(&key.origin));
+    put(
+        &mut m,
+        "manager",
+        text(if key.aws_managed { "AWS" } else { "CUSTOMER" }),
     );
-    m.insert("multi_region".into(), Value::Bool(key.multi_region));
-    Value::Object(m)
+    put(&mut m, "multi_region", Rv::Bool(key.multi_region));
+    Rv::from(m)
 }
