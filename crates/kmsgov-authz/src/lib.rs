@@ -33,6 +33,10 @@
 //!
 //! The rules implemented, with their sources, are in the repository's
 //! `docs/semantics.md`.
+//!
+//! A world may also hold [`Guardrail`]s: Rego modules that can deny, never
+//! allow, a request every policy layer allowed (`docs/guardrails.md`). They
+//! are compiled when the world is loaded and cost nothing when there are none.
 
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
