@@ -93,6 +93,9 @@ impl Guardrail {
                 err.message = format!("{package} has no rule `deny` ({})", err.message);
                 err
             })?;
+        // `print` output is kept in the engine (and dropped with each
+        // request's clone), never written to stderr: the engine does no I/O.
+        engine.set_gather_prints(true);
         Ok(Guardrail {
             name: name.to_owned(),
             rule,

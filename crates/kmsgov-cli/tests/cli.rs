@@ -476,3 +476,30 @@ fn a_guardrail_that_does_not_parse_is_reported_with_its_file_line_and_column() {
         "{stderr}"
     );
 }
+
+#[test]
+fn guardrail_prints_are_not_written_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = write(&dir, "world.json", WORLD);
+    let rego = dir.path().join("rego");
+    std::fs::create_dir(&rego).unwrap();
+    std::fs::write(
+        rego.join("chatty.rego"),
+        "package chatty\n\nimport rego.v1\n\ndeny contains \"x\" if {\n  print(\"CHATTY-GUARDRAIL\", input.operation)\n  false\n}\n",
+    )
+    .unwrap();
+    let out = kmsgov()
+        .arg("test")
+        .arg(&world)
+        .arg("--guardrails")
+        .arg(&rego)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("CHATTY-GUARDRAIL"), "{all}");
+}
