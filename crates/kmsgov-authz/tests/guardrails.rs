@@ -653,3 +653,26 @@ fn request_parameter_keys_are_spelled_as_aws_spells_them() {
     );
     assert_eq!(context["kms:CallerAccount"], ACCOUNT);
 }
+
+#[test]
+fn a_builtin_that_is_not_compiled_in_fails_closed() {
+    let world = load(json!([
+        {"name": "uses-regex", "rego": "package r\nimport rego.v1\ndeny contains \"x\" if regex.match(\"^Encrypt\", input.operation)\n"}
+    ]));
+    let env = Environment::new();
+    let d = run(
+        &world,
+        ADMIN,
+        Operation::DescribeKey,
+        json!({"KeyId": KEY}),
+        &env,
+    );
+    assert_eq!(d.outcome, Outcome::Deny, "{}", d.render_text());
+    assert!(
+        d.message
+            .contains("guardrail policy (uses-regex): evaluation failed: line 3, column"),
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("regex.match"), "{}", d.message);
+}
