@@ -674,5 +674,9 @@ fn a_builtin_that_is_not_compiled_in_fails_closed() {
         "{}",
         d.message
     );
-    assert!(d.message.contains("regex.match"), "{}", d.message);
+    assert!(
+        d.message.contains("could not find function regex.match"),
+        "{}",
+        d.message
+    );
 }
