@@ -63,13 +63,21 @@ pub(crate) enum Verdict {
 
 impl Guardrail {
     /// Parses a Rego module and checks that it defines `deny`. Rego v1 syntax
-    /// is tried first, then v0 (`deny[msg] { … }`); an error is reported as
-    /// the v1 parser gives it.
+    /// is tried first, then v0 (`deny[msg] { … }`). When neither parses, the
+    /// error reported is the v1 parser's, unless it only says that a v1
+    /// keyword is missing (the module is then v0, and the v0 error is the
+    /// one that locates the mistake).
     pub fn compile(name: &str, source: &str) -> Result<Guardrail, GuardrailError> {
         let v1 = Self::compile_with(name, source, false);
         match v1 {
             Ok(g) => Ok(g),
-            Err(e) => Self::compile_with(name, source, true).map_err(|_| e),
+            Err(e1) => Self::compile_with(name, source, true).map_err(|e0| {
+                if e1.message.contains("keyword is required") {
+                    e0
+                } else {
+                    e1
+                }
+            }),
         }
     }
 

@@ -680,3 +680,17 @@ fn a_builtin_that_is_not_compiled_in_fails_closed() {
         d.message
     );
 }
+
+#[test]
+fn a_v0_module_with_a_mistake_is_located_by_the_v0_parser() {
+    // v0 syntax (no `if`), with an unfinished expression: the v1 parser
+    // would only say that `if` is missing.
+    let err = compile_guardrails([(
+        "legacy",
+        "package legacy\n\ndeny[msg] {\n  msg := input.x +\n}\n",
+    )])
+    .unwrap_err();
+    assert!(err.line.is_some() && err.column.is_some(), "{err}");
+    assert!(!err.message.contains("keyword is required"), "{err}");
+    assert!(err.message.contains("expecting"), "{err}");
+}
