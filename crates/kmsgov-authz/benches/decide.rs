@@ -2,6 +2,8 @@
 //! path, with it, and from request JSON text.
 //!
 //! `cargo bench -p kmsgov-authz --bench decide`; throughput is decisions/s.
+//! The `guardrails` group decides the workload with no guardrail and with the
+//! three worked examples of `scenarios/guardrails/` loaded, in the same run.
 
 #![allow(
     clippy::expect_used,
@@ -56,6 +58,50 @@ fn bench(c: &mut Criterion) {
                 .count()
         })
     });
+    group.finish();
+
+    // The same decisions with the three example guardrails loaded: only
+    // requests the policy layers allow reach them.
+    let mut guarded = w.scenario.world.clone();
+    for file in [
+        "g01-change-window.json",
+        "g02-tenant-context.json",
+        "g03-no-public-key-policy.json",
+    ] {
+        let path = format!(
+            "{}/../../scenarios/guardrails/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("read guardrail scenario");
+        let example = kmsgov_authz::Scenario::parse(&text).expect("guardrail scenario");
+        guarded.guardrails.extend(example.world.guardrails);
+    }
+    assert_eq!(guarded.guardrails.len(), 3);
+    let decide_in = |world: &kmsgov_authz::World, r: &workload::Request| {
+        let call = kmsgov_authz::ActionCall {
+            caller: &r.caller,
+            action: &r.action,
+            key: &r.key,
+            env: &r.env,
+        };
+        kmsgov_authz::decide_action(world, &call, Trace::Off)
+    };
+    let allowed = |world: &kmsgov_authz::World| {
+        w.requests
+            .iter()
+            .filter(|r| decide_in(world, r).outcome == kmsgov_authz::Outcome::Allow)
+            .count()
+    };
+    eprintln!(
+        "guardrails: {} of {} requests allowed without them, {} with them",
+        allowed(&w.scenario.world),
+        w.requests.len(),
+        allowed(&guarded)
+    );
+    let mut group = c.benchmark_group("guardrails");
+    group.throughput(Throughput::Elements(w.requests.len() as u64));
+    group.bench_function("none_1000", |b| b.iter(|| allowed(&w.scenario.world)));
+    group.bench_function("three_1000", |b| b.iter(|| allowed(&guarded)));
     group.finish();
 }
 

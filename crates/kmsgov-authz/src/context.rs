@@ -488,3 +488,46 @@ impl KeyContext<'_> {
         }
     }
 }
+
+impl<'a> Environment<'a> {
+    /// Every entry as JSON: a string, or a list of strings for multi-valued keys.
+    pub(crate) fn json_entries(&self) -> impl Iterator<Item = (&str, serde_json::Value)> + '_ {
+        self.entries.iter().map(|(k, _, v)| {
+            let value = match v {
+                EnvValue::One(s) => serde_json::Value::String(s.to_string()),
+                EnvValue::Many(items) => serde_json::Value::Array(
+                    items
+                        .iter()
+                        .map(|s| serde_json::Value::String(s.to_string()))
+                        .collect(),
+                ),
+            };
+            (k.as_ref(), value)
+        })
+    }
+}
+
+impl<'w> CallerInfo<'w> {
+    /// The caller's tags as `aws:PrincipalTag/…` sees them: session tags over
+    /// the identity's tags.
+    pub(crate) fn all_tags(&self) -> BTreeMap<&'w str, &'w str> {
+        let mut tags: BTreeMap<&'w str, &'w str> = BTreeMap::new();
+        if let Some(p) = self.identity_entity() {
+            for (k, v) in &p.tags {
+                tags.insert(k, v);
+            }
+        }
+        if matches!(
+            self.caller.kind(),
+            CallerKind::AssumedRole | CallerKind::FederatedUser
+        ) {
+            if let Some(e) = self.entry {
+                for (k, v) in &e.session_tags {
+                    tags.retain(|t, _| !t.eq_ignore_ascii_case(k));
+                    tags.insert(k, v);
+                }
+            }
+        }
+        tags
+    }
+}

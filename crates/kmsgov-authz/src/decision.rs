@@ -100,7 +100,8 @@ fn outcome_name<S: serde::Serializer>(o: &Outcome, s: S) -> Result<S::Ok, S::Err
 pub struct PathEntry {
     /// The layer: `request`, `key`, `service control policy`, `resource control
     /// policy`, `VPC endpoint policy`, `key policy`, `identity-based policy`,
-    /// `permissions boundary`, `session policy`, `grants`, `key state`, …
+    /// `permissions boundary`, `session policy`, `grants`, `guardrail`,
+    /// `key state`, …
     pub layer: Cow<'static, str>,
     /// The permission checked, e.g. `kms:Decrypt on arn:aws:kms:…:key/…`.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -108,7 +109,8 @@ pub struct PathEntry {
     /// The policy or object evaluated.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub policy: String,
-    /// `Allow`, `ExplicitDeny`, `NotApplicable`, `Pass`, `Fail`, `Skipped`.
+    /// `Allow`, `ExplicitDeny`, `NotApplicable`, `Pass`, `Fail`, `Skipped`,
+    /// `Error` (a guardrail that failed to evaluate).
     pub verdict: Cow<'static, str>,
     /// Statements that matched, or nearly matched (all but conditions).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -5,9 +5,12 @@
 mod authorize;
 pub(crate) mod finish;
 mod grants;
+mod guard;
 mod plan;
 
 pub(crate) use grants::Named;
+
+use guard::Subject;
 
 use std::borrow::Cow;
 
@@ -149,7 +152,12 @@ pub fn decide_action(world: &World, call: &ActionCall<'_>, trace: Trace) -> Deci
             // environment states (`kms:EncryptionContext:<key>` entries).
             constrained_context: Some(&context),
         };
-        run.authorize(&check)
+        run.authorize(&check)?;
+        run.guardrails(&Subject {
+            action: call.action,
+            operation: name,
+            check: Some(&check),
+        })
     })();
     into_decision(result, run.path)
 }
@@ -201,8 +209,19 @@ pub fn decide_account_action(
         grants: GrantRule::None,
         constrained_context: None,
     };
-    let result = run.authorize(&check);
+    let result = run.authorize(&check).and_then(|()| {
+        run.guardrails(&Subject {
+            action: call.action,
+            operation: action_name(call.action),
+            check: Some(&check),
+        })
+    });
     into_decision(result, run.path)
+}
+
+/// `kmsgov:GetCheckpoint` → `GetCheckpoint`.
+fn action_name(action: &str) -> &str {
+    action.split_once(':').map_or(action, |(_, name)| name)
 }
 
 /// One IAM action on an IAM role: `sts:AssumeRole` (the role's trust policy
@@ -273,7 +292,13 @@ pub fn decide_role_action(world: &World, call: &RoleActionCall<'_>, trace: Trace
         grants: GrantRule::None,
         constrained_context: None,
     };
-    let result = run.authorize(&check);
+    let result = run.authorize(&check).and_then(|()| {
+        run.guardrails(&Subject {
+            action: call.action,
+            operation: action_name(call.action),
+            check: Some(&check),
+        })
+    });
     into_decision(result, run.path)
 }
 
@@ -361,7 +386,10 @@ impl<'a> Run<'a> {
             return Err(f);
         }
         let plan = match op {
-            Operation::RetireGrant => return self.retire_grant(),
+            Operation::RetireGrant => {
+                self.retire_grant()?;
+                return self.operation_guardrails(op, None);
+            }
             _ => self.plan()?,
         };
         for check in &plan.checks {
@@ -373,6 +401,7 @@ impl<'a> Run<'a> {
         for check in &plan.checks {
             self.authorize(check)?;
         }
+        self.operation_guardrails(op, plan.checks.first())?;
         for (key, rule) in &plan.states {
             if let Some(f) = state_error(op, *rule, key) {
                 self.note("key state", "Fail", &f.message);
@@ -399,6 +428,23 @@ impl<'a> Run<'a> {
             return Err(f);
         }
         Ok(())
+    }
+
+    /// The guardrail layer for an API operation (`kms:<Operation>`).
+    fn operation_guardrails(
+        &mut self,
+        op: Operation,
+        check: Option<&Check<'_>>,
+    ) -> Result<(), Failure> {
+        if self.world.guardrails.is_empty() {
+            return Ok(());
+        }
+        let action = format!("kms:{}", op.name());
+        self.guardrails(&Subject {
+            action: &action,
+            operation: op.name(),
+            check,
+        })
     }
 
     pub(crate) fn input_map(&self) -> &'a Map<String, Value> {

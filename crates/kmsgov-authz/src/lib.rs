@@ -33,6 +33,10 @@
 //!
 //! The rules implemented, with their sources, are in the repository's
 //! `docs/semantics.md`.
+//!
+//! A world may also hold [`Guardrail`]s: Rego modules that can deny, never
+//! allow, a request every policy layer allowed (`docs/guardrails.md`). They
+//! are compiled when the world is loaded and cost nothing when there are none.
 
 #![warn(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -41,6 +45,7 @@ mod context;
 mod decision;
 mod engine;
 mod failure;
+mod guardrail;
 mod keypolicy;
 mod keystate;
 mod operation;
@@ -56,6 +61,7 @@ pub use engine::{
     decide, decide_account_action, decide_action, decide_role_action, AccountActionCall,
     ActionCall, Call, RoleActionCall, Trace,
 };
+pub use guardrail::{compile_guardrails, Guardrail, GuardrailError, GUARDRAIL_TIME_LIMIT};
 pub use keypolicy::{
     default_policy, default_policy_text, key_policy_options, MAX_KEY_POLICY_BYTES,
 };

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::context::Environment;
 use crate::decision::{ErrorCode, Outcome};
 use crate::engine::{decide, Call, Trace};
+use crate::guardrail::Guardrail;
 use crate::operation::Operation;
 use crate::world::{
     AccessKey, Account, Grant, GrantConstraints, Key, KeyState, NamedPolicy, Principal, World,
@@ -258,6 +259,7 @@ impl Loader {
                 "keys",
                 "grants",
                 "vpc_endpoints",
+                "guardrails",
                 "tests",
             ],
         )?;
@@ -328,6 +330,21 @@ impl Loader {
                 )?,
             };
             world.vpc_endpoints.insert(id.to_owned(), policy);
+        }
+        for (i, g) in self.array(top, "", "guardrails")?.iter().enumerate() {
+            let at = format!("/guardrails/{i}");
+            let obj = self.object(g, &at, &["name", "rego"])?;
+            let name = self.required(obj, &at, "name")?;
+            let rego = self.required(obj, &at, "rego")?;
+            if world.guardrails.iter().any(|other| other.name() == name) {
+                return Err(err(
+                    &key_ptr(&at, "name"),
+                    format!("guardrail `{name}` is listed twice"),
+                ));
+            }
+            let guardrail = Guardrail::compile(name, rego)
+                .map_err(|e| err(&key_ptr(&at, "rego"), e.to_string()))?;
+            world.guardrails.push(guardrail);
         }
         let mut tests = Vec::new();
         for (i, t) in self.array(top, "", "tests")?.iter().enumerate() {

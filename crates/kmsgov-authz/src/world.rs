@@ -8,6 +8,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use kmsgov_policy::Policy;
 
+use crate::guardrail::{compile_guardrails, Guardrail, GuardrailError};
+
 /// A policy with a name for decision paths.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedPolicy {
@@ -202,6 +204,9 @@ pub struct World {
     pub grants: Vec<Grant>,
     /// VPC endpoint policies by endpoint id.
     pub vpc_endpoints: BTreeMap<String, NamedPolicy>,
+    /// Guardrails, evaluated in order on every request the policy layers
+    /// allow (`docs/guardrails.md`); empty costs nothing.
+    pub guardrails: Vec<Guardrail>,
     pub(crate) key_by_arn: HashMap<String, usize>,
     pub(crate) alias_to_key: HashMap<String, usize>,
     /// Role ARNs by account, then role name.
@@ -364,12 +369,29 @@ impl World {
         Some(self.grants.remove(i))
     }
 
+    /// Compiles `(name, Rego source)` pairs and adds them to the world's
+    /// guardrails, after those it has. Nothing is added when one does not
+    /// load.
+    pub fn add_guardrails<N, S>(
+        &mut self,
+        sources: impl IntoIterator<Item = (N, S)>,
+    ) -> Result<(), GuardrailError>
+    where
+        N: AsRef<str>,
+        S: AsRef<str>,
+    {
+        let compiled = compile_guardrails(sources)?;
+        self.guardrails.extend(compiled);
+        Ok(())
+    }
+
     /// Takes the accounts, principals and VPC endpoints of `directory` (a world
     /// file reloaded), keeping this world's keys, aliases and grants.
     pub fn replace_directory(&mut self, directory: World) {
         self.accounts = directory.accounts;
         self.principals = directory.principals;
         self.vpc_endpoints = directory.vpc_endpoints;
+        self.guardrails = directory.guardrails;
         self.reindex();
     }
 }

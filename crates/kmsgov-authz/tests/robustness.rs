@@ -9,12 +9,40 @@
     reason = "test code: a failed expectation should stop the test"
 )]
 
-use kmsgov_authz::{decide, Call, Environment, Operation, Scenario, Trace};
+use kmsgov_authz::{decide, Call, Environment, Guardrail, Operation, Scenario, Trace, World};
 use kmsgov_policy::Caller;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 const WORLD: &str = include_str!("../../../scenarios/spec/s37-retire-vs-revoke.json");
+
+/// Guardrails that read much of the input document: the worked examples.
+const GUARDRAIL_SCENARIOS: [&str; 3] = [
+    include_str!("../../../scenarios/guardrails/g01-change-window.json"),
+    include_str!("../../../scenarios/guardrails/g02-tenant-context.json"),
+    include_str!("../../../scenarios/guardrails/g03-no-public-key-policy.json"),
+];
+
+/// The robustness world with the example guardrails loaded.
+fn guarded_world() -> World {
+    let mut world = Scenario::parse(WORLD).unwrap().world;
+    for text in GUARDRAIL_SCENARIOS {
+        world
+            .guardrails
+            .extend(Scenario::parse(text).unwrap().world.guardrails);
+    }
+    world
+}
+
+fn guardrail_sources() -> Vec<String> {
+    GUARDRAIL_SCENARIOS
+        .iter()
+        .map(|t| {
+            let v: Value = serde_json::from_str(t).unwrap();
+            v["guardrails"][0]["rego"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
 
 fn member_name() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
@@ -114,6 +142,48 @@ proptest! {
         let full = decide(&scenario.world, &call, Trace::Full);
         prop_assert_eq!(fast.outcome, full.outcome);
         prop_assert_eq!(fast.message, full.message);
+    }
+
+    #[test]
+    fn random_requests_with_guardrails_never_panic(op in 0..Operation::ALL.len(), input in body(), principal in prop::sample::select(vec![
+        "arn:aws:iam::111122223333:user/alice",
+        "arn:aws:sts::111122223333:assumed-role/App/s1",
+        "arn:aws:iam::111122223333:root",
+        "ec2.amazonaws.com",
+    ])) {
+        let world = guarded_world();
+        let caller = Caller::parse(principal).unwrap();
+        let env = Environment::new();
+        let call = Call { caller: &caller, operation: Operation::ALL[op], input: &input, env: &env, ciphertext_key: None };
+        let fast = decide(&world, &call, Trace::Off);
+        let full = decide(&world, &call, Trace::Full);
+        prop_assert_eq!(fast.outcome, full.outcome);
+        prop_assert_eq!(fast.message, full.message);
+    }
+
+    #[test]
+    fn mutated_guardrails_never_panic_the_loader(which in 0usize..3, at in 0usize..2_000, byte in 32u8..127, cut in 0usize..64) {
+        let sources = guardrail_sources();
+        let mut text = sources[which].clone().into_bytes();
+        let at = at % text.len();
+        text[at] = byte;
+        text.truncate(text.len() - cut.min(text.len()));
+        if let Ok(source) = String::from_utf8(text) {
+            if let Ok(g) = Guardrail::compile("mutated", &source) {
+                let mut world = Scenario::parse(WORLD).unwrap().world;
+                world.guardrails.push(g);
+                let caller = Caller::parse("arn:aws:iam::111122223333:root").unwrap();
+                let env = Environment::new();
+                let input = json!({});
+                let call = Call { caller: &caller, operation: Operation::ListKeys, input: &input, env: &env, ciphertext_key: None };
+                let _ = decide(&world, &call, Trace::Full);
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics_the_guardrail_loader(source in "\\PC{0,200}") {
+        let _ = Guardrail::compile("arbitrary", &source);
     }
 
     #[test]

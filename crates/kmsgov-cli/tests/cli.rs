@@ -387,3 +387,119 @@ fn policy_id_names_content_not_formatting() {
     let bad = write(&dir, "bad.json", "{not json");
     kmsgov().args(["policy", "id"]).arg(&bad).assert().code(1);
 }
+
+const NO_ENCRYPT: &str = "package kmsgov.guardrails.no_encrypt\n\nimport rego.v1\n\ndeny contains \"Encrypt is paused\" if input.operation == \"Encrypt\"\n";
+
+#[test]
+fn test_and_eval_take_a_guardrail_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = write(&dir, "world.json", WORLD);
+    let rego = dir.path().join("rego");
+    std::fs::create_dir(&rego).unwrap();
+    std::fs::write(rego.join("no-encrypt.rego"), NO_ENCRYPT).unwrap();
+    std::fs::write(rego.join("notes.txt"), "not a guardrail").unwrap();
+
+    // Without the directory both tests pass; with it, the Encrypt test fails.
+    let out = kmsgov().arg("test").arg(&world).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = kmsgov()
+        .arg("test")
+        .arg(&world)
+        .arg("--guardrails")
+        .arg(&rego)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("alice encrypts: expected Allow, got Deny")
+            && stdout.contains(
+                "with an explicit deny in a guardrail policy (no-encrypt): Encrypt is paused"
+            ),
+        "{stdout}"
+    );
+    assert_eq!(last_line(&out.stdout), "1 passed, 1 failed");
+
+    let out = kmsgov()
+        .args(["eval"])
+        .arg(&world)
+        .args([
+            "--principal",
+            "arn:aws:iam::111122223333:user/alice",
+            "--operation",
+            "Encrypt",
+            "--input",
+            r#"{"KeyId": "k1", "Plaintext": "aGk="}"#,
+            "--format",
+            "json",
+            "--guardrails",
+        ])
+        .arg(&rego)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decision"], "Deny");
+    let entry = v["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["layer"] == "guardrail")
+        .expect("a guardrail entry");
+    assert_eq!(entry["policy"], "no-encrypt");
+    assert_eq!(entry["verdict"], "ExplicitDeny");
+    assert_eq!(entry["note"], "Encrypt is paused");
+}
+
+#[test]
+fn a_guardrail_that_does_not_parse_is_reported_with_its_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = write(&dir, "world.json", WORLD);
+    let rego = dir.path().join("rego");
+    std::fs::create_dir(&rego).unwrap();
+    std::fs::write(
+        rego.join("broken.rego"),
+        "package broken\n\nimport rego.v1\n\ndeny contains msg if {\n  msg := input.x +\n}\n",
+    )
+    .unwrap();
+    let out = kmsgov()
+        .arg("test")
+        .arg(&world)
+        .arg("--guardrails")
+        .arg(&rego)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.rego: guardrail `broken`, line 6, column"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn guardrail_prints_are_not_written_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = write(&dir, "world.json", WORLD);
+    let rego = dir.path().join("rego");
+    std::fs::create_dir(&rego).unwrap();
+    std::fs::write(
+        rego.join("chatty.rego"),
+        "package chatty\n\nimport rego.v1\n\ndeny contains \"x\" if {\n  print(\"CHATTY-GUARDRAIL\", input.operation)\n  false\n}\n",
+    )
+    .unwrap();
+    let out = kmsgov()
+        .arg("test")
+        .arg(&world)
+        .arg("--guardrails")
+        .arg(&rego)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("CHATTY-GUARDRAIL"), "{all}");
+}

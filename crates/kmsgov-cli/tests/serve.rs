@@ -123,3 +123,24 @@ fn the_root_key_file_option_is_checked_like_the_default_file() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("operator.key: has mode 640"));
 }
+
+#[test]
+fn a_guardrail_directory_that_does_not_load_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rego = dir.path().join("rego");
+    std::fs::create_dir(&rego).unwrap();
+    std::fs::write(
+        rego.join("half.rego"),
+        "package half\nimport rego.v1\ndeny contains \"x\" if {\n",
+    )
+    .unwrap();
+    let output = serve(&dir.path().join("data"))
+        .arg("--dev")
+        .arg("--guardrails")
+        .arg(&rego)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains("half.rego: guardrail `half`, line"), "{text}");
+}

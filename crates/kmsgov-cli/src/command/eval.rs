@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use kmsgov_authz::{decide, environment, Call, Decision, Operation, Scenario, Trace};
 use kmsgov_policy::Caller;
 
-use super::{err, out};
+use super::{add_guardrail_dir, err, out};
 
 /// Arguments of `kmsgov eval`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +35,10 @@ pub(crate) struct RequestArgs {
     /// Request facts not in the body, as a JSON object (`{"aws:SourceIp": "…"}`).
     #[arg(long)]
     context: Option<String>,
+    /// A directory of guardrails (`*.rego`), added to the world after its
+    /// own (docs/guardrails.md).
+    #[arg(long)]
+    guardrails: Option<PathBuf>,
 }
 
 /// A request decided against a scenario's world.
@@ -85,7 +89,10 @@ pub(crate) fn decide_request(args: &RequestArgs) -> Result<Decided, String> {
     let shown = args.scenario.display();
     let text = std::fs::read_to_string(&args.scenario)
         .map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    let scenario = Scenario::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let mut scenario = Scenario::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    if let Some(dir) = &args.guardrails {
+        add_guardrail_dir(&mut scenario.world, dir)?;
+    }
     let caller = Caller::parse(&args.principal).map_err(|e| format!("--principal: {e}"))?;
     let operation = Operation::from_name(&args.operation)
         .ok_or_else(|| format!("--operation: `{}` is not a KMS operation", args.operation))?;

@@ -26,7 +26,7 @@ use kmsgov_server::{Authentication, Server};
 use kmsgov_store_postgres::PostgresStore;
 use kmsgov_store_sqlite::{SqliteAuditSink, SqliteStore};
 
-use super::{err, out};
+use super::{add_guardrail_dir, err, out};
 
 /// Arguments of `kmsgov serve`.
 #[derive(Debug, clap::Args)]
@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// Reloaded on SIGHUP.
     #[arg(long)]
     world: Option<PathBuf>,
+    /// A directory of guardrails (`*.rego`, docs/guardrails.md), added to
+    /// the world's own; read again with the world file on SIGHUP.
+    #[arg(long)]
+    guardrails: Option<PathBuf>,
     /// The Region the server answers for [default: the world file's, else
     /// us-east-1].
     #[arg(long)]
@@ -114,8 +118,8 @@ pub(crate) fn run(args: &Args) -> u8 {
 }
 
 fn start(args: &Args) -> Result<(), String> {
-    let (world, credentials) = match &args.world {
-        Some(path) => (load_world(path)?, None),
+    let (mut world, credentials) = match &args.world {
+        Some(path) => (load_world(path, None)?, None),
         None => {
             let (id, secret) = if args.dev {
                 (DEV_ACCESS_KEY_ID.to_owned(), DEV_SECRET.to_owned())
@@ -125,6 +129,9 @@ fn start(args: &Args) -> Result<(), String> {
             (default_world(&id, &secret)?, Some((id, secret)))
         }
     };
+    if let Some(dir) = &args.guardrails {
+        add_guardrail_dir(&mut world, dir)?;
+    }
     let region = args
         .region
         .clone()
@@ -344,10 +351,13 @@ fn serve_kms(
         tracing::info!(%address, region, data_dir = %data_dir.display(), "kmsgov serving");
 
         let ticker = kmsgov_server::spawn_ticker(Arc::clone(&kms), TICK_PERIOD);
-        let reloader = args
-            .world
-            .clone()
-            .map(|path| tokio::spawn(reload_on_hangup(Arc::clone(&kms), path)));
+        let reloader = args.world.clone().map(|path| {
+            tokio::spawn(reload_on_hangup(
+                Arc::clone(&kms),
+                path,
+                args.guardrails.clone(),
+            ))
+        });
         let mut server = Server::new(Arc::clone(&kms), authentication);
         if let Some((token, principal)) = &decision_token {
             server = server.with_bearer_token(token, principal.clone());
@@ -380,12 +390,18 @@ fn init_logging(format: &str) {
     };
 }
 
-fn load_world(path: &Path) -> Result<World, String> {
+/// The world file, with the guardrails of `guardrails` (a directory) after
+/// its own.
+fn load_world(path: &Path, guardrails: Option<&Path>) -> Result<World, String> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    Scenario::parse(&text)
+    let mut world = Scenario::parse(&text)
         .map(|s| s.world)
-        .map_err(|e| format!("{shown}: {e}"))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if let Some(dir) = guardrails {
+        add_guardrail_dir(&mut world, dir)?;
+    }
+    Ok(world)
 }
 
 /// One account with an administrator allowed `kms:*`, who signs with the
@@ -573,9 +589,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing the requests in flight");
 }
 
-/// On SIGHUP, reloads the world file; a file that does not load is logged
-/// and the world in use is kept.
-async fn reload_on_hangup(kms: Arc<Kms>, path: PathBuf) {
+/// On SIGHUP, reloads the world file and the guardrail directory; a file
+/// that does not load is logged and the world in use is kept.
+async fn reload_on_hangup(kms: Arc<Kms>, path: PathBuf, guardrails: Option<PathBuf>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -586,9 +602,10 @@ async fn reload_on_hangup(kms: Arc<Kms>, path: PathBuf) {
     };
     while hangup.recv().await.is_some() {
         let path = path.clone();
+        let guardrails = guardrails.clone();
         let kms = Arc::clone(&kms);
         let done = tokio::task::spawn_blocking(move || {
-            load_world(&path).map(|world| {
+            load_world(&path, guardrails.as_deref()).map(|world| {
                 let principals = world.principals.len();
                 kms.set_directory(world);
                 principals

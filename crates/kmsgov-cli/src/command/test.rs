@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use kmsgov_authz::{Scenario, TestResult};
 
-use super::{err, out};
+use super::{add_guardrail_dir, err, out};
 
 /// Arguments of `kmsgov test`.
 #[derive(Debug, clap::Args)]
@@ -12,6 +12,10 @@ pub(crate) struct Args {
     /// Scenario files or directories.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// A directory of guardrails (`*.rego`), added to every scenario's world
+    /// after its own (docs/guardrails.md).
+    #[arg(long)]
+    guardrails: Option<PathBuf>,
 }
 
 /// Exit codes: 0 all pass, 1 a test failed, 2 a file is unreadable or invalid.
@@ -35,7 +39,7 @@ pub(crate) fn run(args: &Args) -> u8 {
                 continue;
             }
         };
-        let scenario = match Scenario::parse(&text) {
+        let mut scenario = match Scenario::parse(&text) {
             Ok(s) => s,
             Err(e) => {
                 err(&format!("{shown}: {e}"));
@@ -43,6 +47,13 @@ pub(crate) fn run(args: &Args) -> u8 {
                 continue;
             }
         };
+        if let Some(dir) = &args.guardrails {
+            if let Err(e) = add_guardrail_dir(&mut scenario.world, dir) {
+                err(&e);
+                bad_files += 1;
+                continue;
+            }
+        }
         for test in &scenario.tests {
             match scenario.run(test) {
                 Ok(TestResult::Pass) => passed += 1,

@@ -1,0 +1,410 @@
+//! The guardrail layer: after every policy layer allowed a request, each
+//! guardrail of the world may still deny it (`docs/guardrails.md`). The
+//! input document is built only when the world has guardrails.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use kmsgov_policy::{Context, ContextValue};
+use serde_json::{Map, Value};
+
+use super::{target_arn, Check, Run, Target};
+use crate::context::{eq_lowered, Facts, KeyContext};
+use crate::decision::PathEntry;
+use crate::failure::Failure;
+use crate::guardrail::Verdict;
+use crate::world::Key;
+
+/// Condition keys the engine states for every request: (as AWS spells them,
+/// the lower-cased name they are looked up by). Keys taken from the request body
+/// that are not listed here keep the lower-cased name the engine uses.
+const CONTEXT_KEYS: &[(&str, &str)] = &[
+    ("aws:PrincipalArn", "aws:principalarn"),
+    ("aws:PrincipalAccount", "aws:principalaccount"),
+    ("aws:PrincipalType", "aws:principaltype"),
+    ("aws:username", "aws:username"),
+    ("aws:userid", "aws:userid"),
+    ("aws:PrincipalOrgID", "aws:principalorgid"),
+    ("aws:PrincipalOrgPaths", "aws:principalorgpaths"),
+    ("aws:PrincipalIsAWSService", "aws:principalisawsservice"),
+    ("aws:PrincipalServiceName", "aws:principalservicename"),
+    ("aws:ResourceAccount", "aws:resourceaccount"),
+    ("aws:ResourceOrgID", "aws:resourceorgid"),
+    ("aws:ResourceOrgPaths", "aws:resourceorgpaths"),
+    ("aws:RequestedRegion", "aws:requestedregion"),
+    ("aws:CurrentTime", "aws:currenttime"),
+    ("aws:EpochTime", "aws:epochtime"),
+    ("aws:SecureTransport", "aws:securetransport"),
+    ("aws:ViaAWSService", "aws:viaawsservice"),
+    ("aws:TagKeys", "aws:tagkeys"),
+    ("kms:CallerAccount", "kms:calleraccount"),
+    ("kms:RequestAlias", "kms:requestalias"),
+    ("kms:ReEncryptOnSameKey", "kms:reencryptonsamekey"),
+    ("kms:KeySpec", "kms:keyspec"),
+    ("kms:KeyUsage", "kms:keyusage"),
+    ("kms:KeyOrigin", "kms:keyorigin"),
+    ("kms:MultiRegion", "kms:multiregion"),
+    ("kms:ResourceAliases", "kms:resourcealiases"),
+    ("kms:EncryptionContextKeys", "kms:encryptioncontextkeys"),
+    ("kms:CustomerMasterKeySpec", "kms:customermasterkeyspec"),
+    ("kms:CustomerMasterKeyUsage", "kms:customermasterkeyusage"),
+    (
+        "kms:ScheduleKeyDeletionPendingWindowInDays",
+        "kms:schedulekeydeletionpendingwindowindays",
+    ),
+    (
+        "kms:BypassPolicyLockoutSafetyCheck",
+        "kms:bypasspolicylockoutsafetycheck",
+    ),
+];
+
+/// Request-parameter keys (from the body of the request), as AWS spells
+/// them; the engine derives them under their lower-cased names without the
+/// `kms:` prefix.
+const PARAM_KEYS: &[(&str, &str)] = &[
+    ("kms:DataKeyPairSpec", "datakeypairspec"),
+    ("kms:EncryptionAlgorithm", "encryptionalgorithm"),
+    ("kms:ExpirationModel", "expirationmodel"),
+    ("kms:GrantConstraintType", "grantconstrainttype"),
+    ("kms:GrantConstraintSourceArn", "grantconstraintsourcearn"),
+    ("kms:GrantIsForAWSResource", "grantisforawsresource"),
+    ("kms:GrantOperations", "grantoperations"),
+    ("kms:GranteePrincipal", "granteeprincipal"),
+    ("kms:KeyAgreementAlgorithm", "keyagreementalgorithm"),
+    ("kms:MacAlgorithm", "macalgorithm"),
+    ("kms:MessageType", "messagetype"),
+    ("kms:MultiRegionKeyType", "multiregionkeytype"),
+    ("kms:PrimaryRegion", "primaryregion"),
+    ("kms:ReplicaRegion", "replicaregion"),
+    ("kms:RetiringPrincipal", "retiringprincipal"),
+    ("kms:RotationPeriodInDays", "rotationperiodindays"),
+    (
+        "kms:ScheduleKeyDeletionPendingWindowInDays",
+        "schedulekeydeletionpendingwindowindays",
+    ),
+    ("kms:SigningAlgorithm", "signingalgorithm"),
+    ("kms:ValidTo", "validto"),
+    ("kms:WrappingAlgorithm", "wrappingalgorithm"),
+    ("kms:WrappingKeySpec", "wrappingkeyspec"),
+    (
+        "kms:BypassPolicyLockoutSafetyCheck",
+        "bypasspolicylockoutsafetycheck",
+    ),
+];
+
+/// What the guardrail layer is asked about.
+pub(crate) struct Subject<'c, 'a> {
+    /// The IAM action, e.g. `kms:Decrypt`.
+    pub(crate) action: &'c str,
+    /// The API operation, e.g. `Decrypt`.
+    pub(crate) operation: &'c str,
+    /// The first permission check of the request (its resource, key and
+    /// condition facts), if any.
+    pub(crate) check: Option<&'c Check<'a>>,
+}
+
+impl Run<'_> {
+    /// Runs every guardrail of the world; the first that denies (or fails)
+    /// denies the request. With a full trace every guardrail is evaluated
+    /// and listed; otherwise evaluation stops at the first denial.
+    pub(crate) fn guardrails(&mut self, subject: &Subject<'_, '_>) -> Result<(), Failure> {
+        let world = self.world;
+        if world.guardrails.is_empty() {
+            return Ok(());
+        }
+        let resource = subject.check.map_or("*", |c| target_arn(&c.target));
+        let input = self.guardrail_input(subject, resource);
+        let mut denial: Option<Failure> = None;
+        for g in &world.guardrails {
+            let verdict = g.evaluate(&input);
+            let (label, note, reason) = match &verdict {
+                Verdict::Pass => ("Pass", String::new(), None),
+                Verdict::Deny(messages) => {
+                    let joined = messages.join("; ");
+                    ("ExplicitDeny", joined.clone(), Some(joined))
+                }
+                Verdict::Error(e) => (
+                    "Error",
+                    format!("evaluation failed, so the guardrail denies: {e}"),
+                    Some(format!("evaluation failed: {e}")),
+                ),
+            };
+            if self.trace {
+                self.path.push(PathEntry {
+                    layer: Cow::Borrowed("guardrail"),
+                    check: format!("{} on {resource}", subject.action),
+                    policy: g.name().to_owned(),
+                    verdict: Cow::Borrowed(label),
+                    statements: Vec::new(),
+                    note: Cow::Owned(note),
+                });
+            }
+            if let (Some(reason), None) = (reason, &denial) {
+                let policy_type = format!("guardrail policy ({})", g.name());
+                let mut message = self.denied_message(subject.action, resource, true, &policy_type);
+                message.push_str(": ");
+                message.push_str(&reason);
+                denial = Some(Failure::denied(message));
+                if !self.trace {
+                    break;
+                }
+            }
+        }
+        match denial {
+            Some(f) => {
+                if self.trace {
+                    self.path.push(PathEntry {
+                        layer: "result".into(),
+                        check: format!("{} on {resource}", subject.action),
+                        policy: String::new(),
+                        verdict: "Deny".into(),
+                        statements: Vec::new(),
+                        note: "explicit deny: guardrail policy".into(),
+                    });
+                }
+                Err(f)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The input document (`docs/guardrail-input.schema.json`), built
+    /// directly as a Rego value.
+    fn guardrail_input(&self, subject: &Subject<'_, '_>, resource: &str) -> Rv {
+        let default_facts = Facts::default();
+        let (key, facts) = match subject.check {
+            Some(c) => (
+                match c.target {
+                    Target::Key(k, _) => Some(k),
+                    _ => None,
+                },
+                &c.facts,
+            ),
+            None => (None, &default_facts),
+        };
+        let env = self.env();
+        let ctx = KeyContext {
+            world: self.world,
+            caller: &self.caller,
+            key,
+            facts,
+            env,
+            for_key_policy: false,
+        };
+        let one = |lower: &str| ctx.get(lower).map_or(Rv::Null, context_value);
+
+        let caller = &self.caller.caller;
+        let tags: Vec<(&str, &str)> = self.caller.all_tags().into_iter().collect();
+        let mut principal = Obj::new();
+        put(&mut principal, "arn", text(caller.arn()));
+        put(
+            &mut principal,
+            "principal_arn",
+            text(&self.caller.principal_arn),
+        );
+        put(
+            &mut principal,
+            "account",
+            caller.account().map_or(Rv::Null, text),
+        );
+        put(&mut principal, "type", one("aws:principaltype"));
+        put(
+            &mut principal,
+            "tags",
+            Rv::from(
+                tags.iter()
+                    .map(|(k, v)| (text(k), text(v)))
+                    .collect::<Obj>(),
+            ),
+        );
+        put(&mut principal, "org_id", one("aws:principalorgid"));
+        put(
+            &mut principal,
+            "org_paths",
+            match one("aws:principalorgpaths") {
+                Rv::Null => Rv::from(Vec::new()),
+                v => v,
+            },
+        );
+
+        let stated;
+        let encryption_context: &Map<String, Value> = match facts.encryption_context {
+            Some(ec) => ec,
+            None => match self.input_map().get("EncryptionContext") {
+                Some(Value::Object(ec)) => ec,
+                _ => {
+                    stated = env.encryption_context();
+                    &stated
+                }
+            },
+        };
+
+        // The environment's entries, as written, override what the engine
+        // derives under the same (case-insensitive) name.
+        let env_entries: Vec<(&str, Value)> = env.json_entries().collect();
+        let in_env = |name: &str| {
+            env_entries
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        let mut context = Obj::new();
+        let add = |context: &mut Obj, name: String, value: Rv| {
+            if !in_env(&name) {
+                context.insert(Rv::from(name), value);
+            }
+        };
+        for (name, lower) in CONTEXT_KEYS {
+            let v = one(lower);
+            if v != Rv::Null {
+                add(&mut context, (*name).to_owned(), v);
+            }
+        }
+        for (name, value) in &facts.params {
+            if !CONTEXT_KEYS.iter().any(|(_, k)| eq_kms(k, name)) {
+                add(&mut context, param_name(name), text(value));
+            }
+        }
+        for (name, values) in &facts.lists {
+            if !CONTEXT_KEYS.iter().any(|(_, k)| eq_kms(k, name)) {
+                let list = values.iter().map(|v| text(v)).collect::<Vec<_>>();
+                add(&mut context, param_name(name), Rv::from(list));
+            }
+        }
+        for (k, v) in &tags {
+            add(&mut context, format!("aws:PrincipalTag/{k}"), text(v));
+        }
+        if let Some(key) = key {
+            for (k, v) in &key.tags {
+                add(&mut context, format!("aws:ResourceTag/{k}"), text(v));
+            }
+        }
+        for (k, v) in &facts.request_tags {
+            add(&mut context, format!("aws:RequestTag/{k}"), text(v));
+        }
+        for (k, v) in encryption_context {
+            if let Value::String(v) = v {
+                add(&mut context, format!("kms:EncryptionContext:{k}"), text(v));
+            }
+        }
+        for (name, value) in &env_entries {
+            context.insert(text(name), json_value(value));
+        }
+
+        let mut doc = Obj::new();
+        put(&mut doc, "principal", Rv::from(principal));
+        put(&mut doc, "action", text(subject.action));
+        put(&mut doc, "operation", text(subject.operation));
+        put(&mut doc, "resource", text(resource));
+        if let Some(key) = key {
+            put(&mut doc, "key", key_value(key));
+        }
+        put(&mut doc, "request", json_object(self.input_map()));
+        put(
+            &mut doc,
+            "encryption_context",
+            json_object(encryption_context),
+        );
+        put(&mut doc, "context", Rv::from(context));
+        Rv::from(doc)
+    }
+}
+
+/// A Rego value.
+type Rv = regorus::Value;
+/// A Rego object.
+type Obj = BTreeMap<Rv, Rv>;
+
+fn text(s: &str) -> Rv {
+    Rv::from(s)
+}
+
+fn put(obj: &mut Obj, name: &str, value: Rv) {
+    obj.insert(text(name), value);
+}
+
+/// A JSON value as a Rego value.
+fn json_value(v: &Value) -> Rv {
+    match v {
+        Value::Null => Rv::Null,
+        Value::Bool(b) => Rv::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Rv::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Rv::from(u)
+            } else {
+                // Floats and numbers beyond 64 bits: regorus parses them
+                // with its own precision.
+                Rv::from(Value::Number(n.clone()))
+            }
+        }
+        Value::String(s) => text(s),
+        Value::Array(items) => Rv::from(items.iter().map(json_value).collect::<Vec<_>>()),
+        Value::Object(m) => json_object(m),
+    }
+}
+
+fn json_object(m: &Map<String, Value>) -> Rv {
+    Rv::from(
+        m.iter()
+            .map(|(k, v)| (text(k), json_value(v)))
+            .collect::<Obj>(),
+    )
+}
+
+/// `kms:` and the AWS spelling of a request-parameter key the engine derives
+/// (lower-cased, without prefix).
+fn param_name(name: &str) -> String {
+    PARAM_KEYS
+        .iter()
+        .find(|(_, lower)| *lower == name)
+        .map_or_else(|| format!("kms:{name}"), |(aws, _)| (*aws).to_owned())
+}
+
+/// Does the canonical `kms:Name` correspond to the lower-cased `name`?
+fn eq_kms(canonical: &str, name: &str) -> bool {
+    canonical
+        .strip_prefix("kms:")
+        .is_some_and(|c| eq_lowered(c, name))
+}
+
+fn context_value(v: ContextValue<'_>) -> Rv {
+    match v {
+        ContextValue::One(s) => text(&s),
+        ContextValue::Many(items) => Rv::from(items.iter().map(|s| text(s)).collect::<Vec<_>>()),
+    }
+}
+
+fn key_value(key: &Key) -> Rv {
+    let mut m = Obj::new();
+    put(&mut m, "arn", text(&key.arn));
+    put(&mut m, "id", text(&key.id));
+    put(&mut m, "account", text(&key.account));
+    put(&mut m, "region", text(&key.region));
+    put(&mut m, "spec", text(&key.spec));
+    put(&mut m, "usage", text(&key.usage));
+    put(&mut m, "state", text(key.state.name()));
+    put(
+        &mut m,
+        "tags",
+        Rv::from(
+            key.tags
+                .iter()
+                .map(|(k, v)| (text(k), text(v)))
+                .collect::<Obj>(),
+        ),
+    );
+    put(
+        &mut m,
+        "aliases",
+        Rv::from(key.aliases.iter().map(|a| text(a)).collect::<Vec<_>>()),
+    );
+    put(&mut m, "origin", text(&key.origin));
+    put(
+        &mut m,
+        "manager",
+        text(if key.aws_managed { "AWS" } else { "CUSTOMER" }),
+    );
+    put(&mut m, "multi_region", Rv::Bool(key.multi_region));
+    Rv::from(m)
+}
