@@ -113,7 +113,15 @@ pub(crate) async fn decide(
             },
         ) {
             Ok(caller) => caller,
-            Err(e) => return error(e.status, "unauthorized", &e.message, request_id),
+            // OPA answers every failed authentication with 401.
+            Err(e) => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    &e.message,
+                    request_id,
+                )
+            }
         },
     };
     let query = match serde_json::from_slice::<Value>(&body) {
@@ -188,12 +196,18 @@ pub(crate) async fn decide(
             json_response(StatusCode::OK, body.to_string().into_bytes(), request_id)
         }
         Err(e) => match e.kind {
-            ErrorKind::AccessDeniedException => {
-                error(StatusCode::FORBIDDEN, "unauthorized", &e.message, request_id)
-            }
-            ErrorKind::ValidationException => {
-                error(StatusCode::BAD_REQUEST, "invalid_parameter", &e.message, request_id)
-            }
+            ErrorKind::AccessDeniedException => error(
+                StatusCode::FORBIDDEN,
+                "unauthorized",
+                &e.message,
+                request_id,
+            ),
+            ErrorKind::ValidationException => error(
+                StatusCode::BAD_REQUEST,
+                "invalid_parameter",
+                &e.message,
+                request_id,
+            ),
             _ => {
                 if let Some(detail) = &e.detail {
                     tracing::error!(request_id, error = e.name(), detail, "internal error");

@@ -50,6 +50,9 @@ const WORLD: &str = r#"{
     {"arn": "arn:aws:iam::111122223333:user/auditor",
      "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kmsgov:Get*", "Resource": "*"}]}],
      "access_keys": [{"id": "AKIAAUDITOR000000001", "secret": "auditor/secret/00000000000000000000000000"}]},
+    {"arn": "arn:aws:iam::111122223333:user/evaluator",
+     "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kmsgov:Evaluate", "Resource": "*"}]}],
+     "access_keys": [{"id": "AKIAEVALUATOR0000001", "secret": "evaluator/secret/000000000000000000000000"}]},
     {"arn": "arn:aws:iam::111122223333:user/local",
      "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*",
         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}, "Bool": {"aws:SecureTransport": "false"}}}]}],
@@ -927,4 +930,193 @@ async fn audit_operations_are_served_authorized_and_audited() {
     assert_eq!(audit_calls[2], (17, Verdict::Allow));
     assert_eq!(audit_calls[3], (18, Verdict::Allow));
     assert_eq!(audit_calls.len(), 8, "{audit_calls:?}");
+}
+
+const EVALUATOR_KEY: &str = "AKIAEVALUATOR0000001";
+const EVALUATOR_SECRET: &str = "evaluator/secret/000000000000000000000000";
+const DECISION_PATH: &str = "/v1/data/kmsgov/decision";
+const TOKEN: &str = "a-long-decision-token-0123456789";
+
+/// A POST to the decision API, signed by `credentials` or carrying `bearer`.
+async fn decision(
+    address: SocketAddr,
+    body: &[u8],
+    credentials: Option<(&str, &str)>,
+    bearer: Option<&str>,
+) -> Reply {
+    let mut headers = wire::headers_at(
+        address,
+        DECISION_PATH,
+        None,
+        Some("application/json"),
+        body,
+        credentials,
+        NOW,
+    );
+    if let Some(token) = bearer {
+        headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+    }
+    headers.push(("Content-Length".to_owned(), body.len().to_string()));
+    exchange(address, &raw_request("POST", DECISION_PATH, &headers, body)).await
+}
+
+async fn decision_server() -> TestServer {
+    let kms = Arc::new(
+        Kms::open(Config {
+            region: "us-east-1".into(),
+            store: Arc::new(MemoryStore::new()),
+            root_key: RootKey::generate().unwrap(),
+            clock: Arc::new(ManualClock::at(NOW)),
+            directory: Scenario::parse(WORLD).unwrap().world,
+        })
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let evaluator = Caller::parse("arn:aws:iam::111122223333:user/evaluator").unwrap();
+    let admin = Caller::parse("arn:aws:iam::111122223333:user/admin").unwrap();
+    let server = Server::new(Arc::clone(&kms), Authentication::SigV4)
+        .with_bearer_token(TOKEN, evaluator)
+        .with_bearer_token("an-admin-token-without-evaluate-0000", admin);
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    TestServer { address, kms }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_decision_api_answers_in_opas_shape_with_the_engines_decision() {
+    let server = decision_server().await;
+    let created = call(server.address, "CreateKey", json!({})).await;
+    assert_eq!(created.status, 200);
+    let key = created.json()["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = |principal: &str| {
+        json!({"input": {
+            "principal": principal,
+            "operation": "Encrypt",
+            "input": {"KeyId": key, "Plaintext": "aGk="},
+            "context": {"aws:SourceIp": "192.0.2.1"}
+        }})
+        .to_string()
+    };
+    // Signed with SigV4 by a principal allowed kmsgov:Evaluate.
+    let admin = "arn:aws:iam::111122223333:user/admin";
+    let reply = decision(
+        server.address,
+        query(admin).as_bytes(),
+        Some((EVALUATOR_KEY, EVALUATOR_SECRET)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let body = reply.json();
+    assert_eq!(body["result"]["decision"], "Allow");
+    assert!(body["result"]["path"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty()));
+    assert!(body["decision_id"].as_str().is_some());
+    // The same question through KmsGov.Evaluate and in process.
+    let inner = serde_json::from_str::<Value>(&query(admin)).unwrap()["input"].clone();
+    let direct = server.kms.evaluate(&inner).unwrap();
+    assert_eq!(body["result"], direct);
+    let via_target = wire::signed_call(
+        server.address,
+        "KmsGov.Evaluate",
+        inner.to_string().as_bytes(),
+        (EVALUATOR_KEY, EVALUATOR_SECRET),
+        NOW,
+    )
+    .await;
+    assert_eq!(via_target.status, 200);
+    assert_eq!(via_target.json(), direct);
+
+    // alice has no policy: the engine's denial, with AWS's message.
+    let alice = "arn:aws:iam::111122223333:user/alice";
+    let reply = decision(server.address, query(alice).as_bytes(), None, Some(TOKEN)).await;
+    assert_eq!(reply.status, 200);
+    let result = &reply.json()["result"];
+    assert_eq!(result["decision"], "Deny");
+    assert!(result["reason"]
+        .as_str()
+        .unwrap()
+        .contains("is not authorized to perform: kms:Encrypt"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_decision_api_authenticates_and_authorizes_every_call() {
+    let server = decision_server().await;
+    let body = json!({"input": {"principal": "arn:aws:iam::111122223333:user/alice", "operation": "ListKeys"}}).to_string();
+    let code = |r: &Reply| (r.status, r.json()["code"].as_str().unwrap_or("").to_owned());
+    // No credentials, a wrong token, a bad signature.
+    let reply = decision(server.address, body.as_bytes(), None, None).await;
+    assert_eq!(
+        code(&reply),
+        (401, "unauthorized".to_owned()),
+        "{:?}",
+        reply.json()
+    );
+    let reply = decision(server.address, body.as_bytes(), None, Some("not-the-token")).await;
+    assert_eq!(code(&reply), (401, "unauthorized".to_owned()));
+    let reply = decision(
+        server.address,
+        body.as_bytes(),
+        Some((EVALUATOR_KEY, "wrong/secret/0000000000000000000000000000")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        code(&reply),
+        (401, "unauthorized".to_owned()),
+        "{:?}",
+        reply.json()
+    );
+    // Authenticated, but not allowed kmsgov:Evaluate (kms:* does not cover it).
+    let reply = decision(
+        server.address,
+        body.as_bytes(),
+        Some((ADMIN_KEY, ADMIN_SECRET)),
+        None,
+    )
+    .await;
+    assert_eq!(code(&reply), (403, "unauthorized".to_owned()));
+    assert!(reply.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("kmsgov:Evaluate"));
+    let reply = decision(
+        server.address,
+        body.as_bytes(),
+        None,
+        Some("an-admin-token-without-evaluate-0000"),
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_decision_requests_are_invalid_parameters() {
+    let server = decision_server().await;
+    for body in [
+        "not json".to_owned(),
+        "[1]".to_owned(),
+        json!({"no": "input"}).to_string(),
+        json!({"input": 3}).to_string(),
+        json!({"input": {"operation": "Decrypt"}}).to_string(),
+        json!({"input": {"principal": "nobody", "operation": "Decrypt"}}).to_string(),
+        json!({"input": {"principal": "arn:aws:iam::111122223333:user/alice", "operation": "Frobnicate"}}).to_string(),
+        json!({"input": {"principal": "arn:aws:iam::111122223333:user/alice", "operation": "Decrypt", "context": {"aws:SourceIp": {"x": 1}}}}).to_string(),
+    ] {
+        let reply = decision(server.address, body.as_bytes(), None, Some(TOKEN)).await;
+        assert_eq!(reply.status, 400, "{body}: {:?}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.json()["code"], "invalid_parameter", "{body}");
+    }
+    // The server is still healthy.
+    let reply = call(server.address, "ListKeys", json!({})).await;
+    assert_eq!(reply.status, 200);
 }

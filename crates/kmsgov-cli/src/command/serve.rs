@@ -162,8 +162,8 @@ fn start(args: &Args) -> Result<(), String> {
                     file.display()
                 ));
             }
-            let principal = Caller::parse(arn)
-                .map_err(|e| format!("--decision-token-principal: {e}"))?;
+            let principal =
+                Caller::parse(arn).map_err(|e| format!("--decision-token-principal: {e}"))?;
             Some((zeroize::Zeroizing::new(token), principal))
         }
         _ => None,
@@ -244,12 +244,36 @@ fn start(args: &Args) -> Result<(), String> {
         args,
         kms,
         &region,
-        authentication,
-        decision_token,
+        Access {
+            authentication,
+            decision_token,
+        },
         &principals,
         credentials.as_ref(),
         &format!("keys in {}\n{audit_note}{decision_note}", store_note.shown),
     )
+}
+
+/// How callers authenticate: SigV4 (or development mode), and the decision
+/// API's bearer token with the principal it acts as.
+struct Access {
+    authentication: Authentication,
+    decision_token: Option<(zeroize::Zeroizing<String>, Caller)>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("authentication", &self.authentication)
+            .field(
+                "decision_token",
+                &self
+                    .decision_token
+                    .as_ref()
+                    .map(|(_, p)| ("<redacted>", p.arn())),
+            )
+            .finish()
+    }
 }
 
 /// The store `--store` names, not opened yet.
@@ -313,8 +337,7 @@ fn serve_kms(
     args: &Args,
     kms: Kms,
     region: &str,
-    authentication: Authentication,
-    decision_token: Option<(zeroize::Zeroizing<String>, Caller)>,
+    access: Access,
     principals: &[(String, Vec<String>)],
     credentials: Option<&(String, String)>,
     audit_note: &str,
@@ -358,13 +381,11 @@ fn serve_kms(
                 args.guardrails.clone(),
             ))
         });
-        let mut server = Server::new(Arc::clone(&kms), authentication);
-        if let Some((token, principal)) = &decision_token {
+        let mut server = Server::new(Arc::clone(&kms), access.authentication);
+        if let Some((token, principal)) = &access.decision_token {
             server = server.with_bearer_token(token, principal.clone());
         }
-        let served = server
-            .serve(listener, shutdown_signal())
-            .await;
+        let served = server.serve(listener, shutdown_signal()).await;
         ticker.abort();
         if let Some(r) = reloader {
             r.abort();

@@ -129,6 +129,19 @@ pub fn headers(
     credentials: Option<(&str, &str)>,
     time: i64,
 ) -> Vec<(String, String)> {
+    headers_at(address, "/", target, content_type, body, credentials, time)
+}
+
+/// As [`headers`], for a request to `path`.
+pub fn headers_at(
+    address: SocketAddr,
+    path: &str,
+    target: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+    credentials: Option<(&str, &str)>,
+    time: i64,
+) -> Vec<(String, String)> {
     let date = Timestamp::from_unix_seconds(time).to_string();
     let mut headers = vec![
         ("Host".to_owned(), address.to_string()),
@@ -153,7 +166,7 @@ pub fn headers(
             .collect();
         let request = RequestParts {
             method: "POST",
-            path: "/",
+            path,
             query: "",
             headers: &pairs,
             body,
