@@ -1176,23 +1176,7 @@ pub fn render_who_can(report: &WhoCan) -> String {
         let rows: Vec<[String; 4]> = report
             .results
             .iter()
-            .filter_map(|r| {
-                let p = r.paths.first()?;
-                Some([
-                    r.principal.clone(),
-                    p.hops.len().to_string(),
-                    p.hops
-                        .iter()
-                        .map(|h| h.kind)
-                        .collect::<Vec<_>>()
-                        .join(" > "),
-                    p.conditions
-                        .iter()
-                        .map(|c| c.key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ])
-            })
+            .filter_map(|r| row(r.principal.clone(), &r.paths))
             .collect();
         table(
             &mut out,
@@ -1209,6 +1193,26 @@ pub fn render_who_can(report: &WhoCan) -> String {
     }
     let _ = writeln!(out, "{} principal(s)", report.results.len());
     out
+}
+
+/// A table row: what was reached, and its shortest path's length, hop
+/// kinds and required condition keys.
+fn row(first: String, paths: &[Path]) -> Option<[String; 4]> {
+    let p = paths.first()?;
+    Some([
+        first,
+        p.hops.len().to_string(),
+        p.hops
+            .iter()
+            .map(|h| h.kind)
+            .collect::<Vec<_>>()
+            .join(" > "),
+        p.conditions
+            .iter()
+            .map(|c| c.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    ])
 }
 
 /// Writes rows as aligned columns.
@@ -1248,23 +1252,7 @@ pub fn render_can_reach(report: &CanReach) -> String {
         let rows: Vec<[String; 4]> = report
             .results
             .iter()
-            .filter_map(|r| {
-                let p = r.paths.first()?;
-                Some([
-                    format!("{} {}", r.action, r.key),
-                    p.hops.len().to_string(),
-                    p.hops
-                        .iter()
-                        .map(|h| h.kind)
-                        .collect::<Vec<_>>()
-                        .join(" > "),
-                    p.conditions
-                        .iter()
-                        .map(|c| c.key.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ])
-            })
+            .filter_map(|r| row(format!("{} {}", r.action, r.key), &r.paths))
             .collect();
         table(
             &mut out,
