@@ -123,6 +123,15 @@ impl KmsError {
         }
     }
 
+    /// Whether this is the store refusing a change because another writer
+    /// got there first (a conflicting change, or the record is gone).
+    pub(crate) fn is_store_race(&self) -> bool {
+        self.kind == ErrorKind::KMSInternalException
+            && self.detail.as_deref().is_some_and(|d| {
+                d == StoreError::Conflict.to_string() || d == StoreError::NotFound.to_string()
+            })
+    }
+
     /// The AWS error name.
     #[must_use]
     pub fn name(&self) -> &'static str {

@@ -26,4 +26,6 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ErrorKind, KmsError};
-pub use service::{Config, Kms, Output, PendingResponse, Request, Response};
+pub use service::{
+    Config, Kms, Output, PendingResponse, Request, Response, LEASE, POLL_PERIOD, STALE_AFTER,
+};

@@ -44,6 +44,11 @@ use crate::ops;
 use crate::root_key::RootKey;
 use crate::store::{AliasRecord, GrantRecord, KeyRecord, Store};
 
+mod follow;
+
+use follow::Follower;
+pub use follow::{LEASE, POLL_PERIOD, STALE_AFTER};
+
 /// What a [`Kms`] is built from.
 #[derive(Debug)]
 pub struct Config {
@@ -237,6 +242,8 @@ pub struct Kms {
     next_due: AtomicI64,
     /// The audit log every request is written to, when there is one.
     audit: Option<Audited>,
+    /// Following the change feed of a shared store.
+    follower: Option<Follower>,
 }
 
 /// The audit log and what builds its entries.
@@ -275,6 +282,14 @@ impl Kms {
             writer: Mutex::new(()),
             next_due: AtomicI64::new(i64::MAX),
             audit: None,
+            follower: None,
+        };
+        let kms = match kms.store.feed() {
+            Some(_) => Kms {
+                follower: Some(Follower::new(new_key_id()?)),
+                ..kms
+            },
+            None => kms,
         };
         kms.load(config.directory)?;
         Ok(kms)
@@ -309,6 +324,9 @@ impl Kms {
             .unwrap_or(i64::MAX);
         *self.write_state() = state;
         self.next_due.store(due, Ordering::SeqCst);
+        if let Some(f) = &self.follower {
+            f.set_applied(snapshot.position);
+        }
         Ok(())
     }
 
@@ -621,13 +639,70 @@ impl Kms {
         } else {
             request.env
         };
+        if let Err(e) = self.ensure_current() {
+            return Response {
+                result: Err(e),
+                decision: None,
+            };
+        }
         let _writer = ops::mutates(op).then(|| self.lock_writer());
+        if ops::mutates(op) {
+            // A change is decided on the latest state of a shared store.
+            if let Err(e) = self.catch_up() {
+                return Response {
+                    result: Err(e),
+                    decision: None,
+                };
+            }
+        }
         if let Err(e) = self.ensure_aws_managed_keys(request.caller, op, input, now) {
             return Response {
                 result: Err(e),
                 decision: None,
             };
         }
+        let mut attempt = 1;
+        loop {
+            let response = self.decide_and_run(request, input, env, now, now_ms, trace);
+            let raced = matches!(&response.result, Err(e) if e.is_store_race());
+            if raced && self.follower.is_some() && ops::mutates(op) && attempt < MAX_ATTEMPTS {
+                // Another service changed what this one decided on: catch
+                // up and decide again (nothing was changed by this attempt),
+                // after a random pause that lets contending services part.
+                follow::back_off(attempt);
+                attempt += 1;
+                if let Err(e) = self.catch_up() {
+                    return Response {
+                        result: Err(e),
+                        decision: response.decision,
+                    };
+                }
+                continue;
+            }
+            if response.result.is_ok() && ops::mutates(op) {
+                if let Err(e) = self.await_followers(op) {
+                    tracing::warn!(
+                        error = e.name(),
+                        detail = e.detail.as_deref().unwrap_or(""),
+                        "cannot confirm that the other services applied a change"
+                    );
+                }
+            }
+            return response;
+        }
+    }
+
+    /// Decides a request and, when allowed, carries it out.
+    fn decide_and_run(
+        &self,
+        request: &Request<'_>,
+        input: &Map<String, Value>,
+        env: &Environment<'_>,
+        now: i64,
+        now_ms: i64,
+        trace: Trace,
+    ) -> Response {
+        let op = request.operation;
         let (ciphertext_key, ciphertext) = match ops::ciphertext_key_arn(self, op, input) {
             Ok(k) => k,
             Err(e) => {
@@ -688,6 +763,7 @@ impl Kms {
     /// done, and the rest is retried on the next call.
     pub fn tick(&self) -> Result<(), KmsError> {
         let _w = self.lock_writer();
+        self.catch_up()?;
         let now = self.clock.now();
         let due: Vec<Arc<LiveKey>> = self
             .read_state()
@@ -697,7 +773,11 @@ impl Kms {
             .cloned()
             .collect();
         for key in due {
-            ops::lifecycle::carry_out_due(self, &key, now)?;
+            match ops::lifecycle::carry_out_due(self, &key, now) {
+                // Another service on the shared store did it first.
+                Err(e) if e.is_store_race() && self.follower.is_some() => self.catch_up()?,
+                other => other?,
+            }
         }
         let next = self
             .read_state()
@@ -936,6 +1016,10 @@ fn time_strings(now: i64) -> (String, String) {
         (c.1.clone(), c.2.clone())
     })
 }
+
+/// How many times a change refused as conflicting by a shared store is
+/// decided and tried.
+const MAX_ATTEMPTS: u32 = 10;
 
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 

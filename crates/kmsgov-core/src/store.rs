@@ -10,12 +10,14 @@
 //! older versions forward, so a later release opens an older data directory.
 
 pub mod conformance;
+mod feed;
 mod memory;
 mod record;
 mod seed;
 
 use std::fmt;
 
+pub use feed::{Change, ChangeFeed};
 pub use memory::MemoryStore;
 pub use seed::seed_world;
 
@@ -140,6 +142,14 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Deletes every key, alias and grant.
     fn clear(&self) -> Result<(), StoreError>;
+
+    /// The change feed, for a store that several processes share: every
+    /// change is recorded there in the transaction that makes it, so each
+    /// process can bring its memory up to date ([`ChangeFeed`]). `None` (the
+    /// default) for a store that only one process opens.
+    fn feed(&self) -> Option<&dyn ChangeFeed> {
+        None
+    }
 }
 
 /// Everything a store holds, from [`Store::load_all`].
@@ -151,4 +161,7 @@ pub struct Snapshot {
     pub aliases: Vec<AliasRecord>,
     /// Every grant, ordered by grant id.
     pub grants: Vec<GrantRecord>,
+    /// The position of the change feed the snapshot includes (0 without a
+    /// feed): changes after it are newer than the snapshot.
+    pub position: u64,
 }

@@ -1,15 +1,22 @@
 //! [`MemoryStore`]: a [`Store`] in memory, for tests and throwaway
 //! development servers. Nothing survives the process.
+//!
+//! [`MemoryStore::shared`] gives one with a change feed, so that several
+//! services in one process can share it as servers share a database.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use super::{AliasRecord, GrantRecord, KeyRecord, Snapshot, Store, StoreError};
+use super::{AliasRecord, Change, ChangeFeed, GrantRecord, KeyRecord, Snapshot, Store, StoreError};
 
 /// A store in memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Woken by each recorded change (with a feed).
+    changed: Condvar,
+    shared: bool,
 }
 
 #[derive(Debug, Default)]
@@ -18,6 +25,11 @@ struct Inner {
     /// By (account, region, name).
     aliases: BTreeMap<(String, String, String), AliasRecord>,
     grants: BTreeMap<String, GrantRecord>,
+    /// The change feed (with [`MemoryStore::shared`]): entry `i` is at
+    /// position `i + 1`.
+    changes: Vec<Option<String>>,
+    /// Acknowledged positions and when, by node.
+    acks: BTreeMap<String, (u64, Instant)>,
 }
 
 impl MemoryStore {
@@ -27,8 +39,81 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    /// An empty store with a change feed.
+    #[must_use]
+    pub fn shared() -> MemoryStore {
+        MemoryStore {
+            shared: true,
+            ..MemoryStore::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a change of `key_id` (`None`: everything) when there is a feed.
+    fn record(&self, inner: &mut Inner, key_id: Option<&str>) {
+        if self.shared {
+            inner.changes.push(key_id.map(str::to_owned));
+            self.changed.notify_all();
+        }
+    }
+}
+
+impl ChangeFeed for MemoryStore {
+    fn changes_since(&self, position: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let inner = self.lock();
+        let from = usize::try_from(position).unwrap_or(usize::MAX);
+        Ok(inner
+            .changes
+            .iter()
+            .enumerate()
+            .skip(from)
+            .take(limit)
+            .map(|(i, key_id)| Change {
+                position: i as u64 + 1,
+                key_id: key_id.clone(),
+            })
+            .collect())
+    }
+
+    fn wait_for_change(&self, timeout: Duration) -> Result<(), StoreError> {
+        let inner = self.lock();
+        let seen = inner.changes.len();
+        let _ = self
+            .changed
+            .wait_timeout_while(inner, timeout, |i| i.changes.len() == seen)
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(())
+    }
+
+    fn acknowledge(&self, node: &str, position: u64) -> Result<(), StoreError> {
+        self.lock()
+            .acks
+            .insert(node.to_owned(), (position, Instant::now()));
+        Ok(())
+    }
+
+    fn lagging(
+        &self,
+        node: &str,
+        position: u64,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .acks
+            .iter()
+            .filter(|(n, (applied, at))| {
+                n.as_str() != node && *applied < position && at.elapsed() <= lease
+            })
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    fn position(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().changes.len() as u64)
     }
 }
 
@@ -43,6 +128,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict);
         }
         inner.keys.insert(key.key_id.clone(), key.clone());
+        self.record(&mut inner, Some(&key.key_id));
         Ok(())
     }
 
@@ -60,6 +146,7 @@ impl Store for MemoryStore {
             revision,
             ..key.clone()
         };
+        self.record(&mut inner, Some(&key.key_id));
         Ok(revision)
     }
 
@@ -90,6 +177,7 @@ impl Store for MemoryStore {
         inner.keys.remove(key_id).ok_or(StoreError::NotFound)?;
         inner.aliases.retain(|_, a| a.key_id != key_id);
         inner.grants.retain(|_, g| g.key_id != key_id);
+        self.record(&mut inner, Some(key_id));
         Ok(())
     }
 
@@ -100,6 +188,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict);
         }
         inner.aliases.insert(k, alias.clone());
+        self.record(&mut inner, Some(&alias.key_id));
         Ok(())
     }
 
@@ -107,16 +196,20 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let k = alias_key(&alias.account, &alias.region, &alias.name);
         let slot = inner.aliases.get_mut(&k).ok_or(StoreError::NotFound)?;
-        *slot = alias.clone();
+        let old = std::mem::replace(slot, alias.clone());
+        self.record(&mut inner, Some(&old.key_id));
+        self.record(&mut inner, Some(&alias.key_id));
         Ok(())
     }
 
     fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
-        self.lock()
+        let mut inner = self.lock();
+        let old = inner
             .aliases
             .remove(&alias_key(account, region, name))
-            .map(|_| ())
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        self.record(&mut inner, Some(&old.key_id));
+        Ok(())
     }
 
     fn alias(
@@ -158,6 +251,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict);
         }
         inner.grants.insert(grant.grant_id.clone(), grant.clone());
+        self.record(&mut inner, Some(&grant.key_id));
         Ok(())
     }
 
@@ -183,11 +277,10 @@ impl Store for MemoryStore {
     }
 
     fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        self.lock()
-            .grants
-            .remove(grant_id)
-            .map(|_| ())
-            .ok_or(StoreError::NotFound)
+        let mut inner = self.lock();
+        let old = inner.grants.remove(grant_id).ok_or(StoreError::NotFound)?;
+        self.record(&mut inner, Some(&old.key_id));
+        Ok(())
     }
 
     fn load_all(&self) -> Result<Snapshot, StoreError> {
@@ -196,13 +289,21 @@ impl Store for MemoryStore {
             keys: inner.keys.values().cloned().collect(),
             aliases: inner.aliases.values().cloned().collect(),
             grants: inner.grants.values().cloned().collect(),
+            position: inner.changes.len() as u64,
         })
     }
 
     fn clear(&self) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        *inner = Inner::default();
+        inner.keys.clear();
+        inner.aliases.clear();
+        inner.grants.clear();
+        self.record(&mut inner, None);
         Ok(())
+    }
+
+    fn feed(&self) -> Option<&dyn ChangeFeed> {
+        self.shared.then_some(self as &dyn ChangeFeed)
     }
 }
 

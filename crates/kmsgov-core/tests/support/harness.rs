@@ -45,7 +45,7 @@ pub struct Harness {
     pub kms: Kms,
     pub clock: Arc<ManualClock>,
     pub store: Arc<dyn Store>,
-    root: [u8; 32],
+    pub root: [u8; 32],
 }
 
 /// `admin`, `alice`, `app` or `mallory` → the caller ARN.
