@@ -679,6 +679,12 @@ impl Kms {
                 }
                 continue;
             }
+            if attempt == 1 && !ops::mutates(op) && self.refused_on_old_state(&response) {
+                // A refusal that another service's change may have lifted (a
+                // key or grant it made a moment ago): decided again, now.
+                attempt += 1;
+                continue;
+            }
             if response.result.is_ok() && ops::mutates(op) {
                 if let Err(e) = self.await_followers(op) {
                     tracing::warn!(

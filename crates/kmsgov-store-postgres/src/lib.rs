@@ -63,12 +63,13 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kmsgov_core::store::{
     decode_alias, decode_grant, decode_key, encode_alias, encode_grant, encode_key, AliasRecord,
-    GrantRecord, KeyRecord, Snapshot, Store, StoreError,
+    Change, ChangeFeed, GrantRecord, KeyRecord, Snapshot, Store, StoreError,
 };
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 pub use postgres::Config;
@@ -100,11 +101,36 @@ const MIGRATIONS: &[&str] = &[
          record BYTEA NOT NULL
      );
      CREATE INDEX grants_by_key ON grants (key_id, grant_id);"#,
+    // 2: the change feed and the acknowledgements of the servers following it.
+    r#"CREATE TABLE changes (
+         position BIGINT PRIMARY KEY,
+         key_id TEXT COLLATE "C",
+         recorded TIMESTAMPTZ NOT NULL DEFAULT now()
+     );
+     CREATE TABLE followers (
+         node TEXT COLLATE "C" PRIMARY KEY,
+         applied BIGINT NOT NULL,
+         seen TIMESTAMPTZ NOT NULL
+     );"#,
 ];
 
 /// The advisory lock that serializes schema migrations of one database
 /// ("kmsgov" in ASCII).
 pub const MIGRATION_LOCK: i64 = 0x0000_6b6d_7367_6f76;
+
+/// The advisory lock every change takes first, so that changes are recorded
+/// in the feed in the order they commit ("kmsgovfe" in ASCII).
+pub const FEED_LOCK: i64 = 0x6b6d_7367_6f76_6665;
+
+/// The channel of `NOTIFY` sent with every change.
+pub const CHANNEL: &str = "kmsgov_changes";
+
+/// Feed entries older than this (and applied by every server seen lately)
+/// are pruned; a server that missed them reloads everything.
+const KEEP_CHANGES: &str = "10 minutes";
+
+/// How often a server prunes the feed.
+const PRUNE_PERIOD: Duration = Duration::from_secs(60);
 
 /// The schema version this release writes and reads.
 #[must_use]
@@ -123,6 +149,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PostgresStore {
     config: Config,
     idle: Mutex<Vec<Client>>,
+    /// The connection that `LISTEN`s for changes.
+    listener: Mutex<Option<Client>>,
+    /// When this store last pruned the feed.
+    pruned: Mutex<Option<Instant>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -140,11 +170,19 @@ impl fmt::Debug for PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         // Closing a connection blocks too: never on an async worker.
-        let idle = std::mem::take(
+        let mut idle = std::mem::take(
             self.idle
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        if let Some(listener) = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            idle.push(listener);
+        }
         if !idle.is_empty() {
             let _ = off_runtime(move || {
                 drop(idle);
@@ -189,6 +227,8 @@ impl PostgresStore {
         let store = PostgresStore {
             config,
             idle: Mutex::new(Vec::new()),
+            listener: Mutex::new(None),
+            pruned: Mutex::new(None),
         };
         let mut client = store.connect()?;
         migrate(&mut client, MIGRATIONS)?;
@@ -290,23 +330,89 @@ impl PostgresStore {
         })
     }
 
-    /// Runs `f` in a read-committed transaction, committed when `f` succeeds
-    /// (rolled back when it fails or the transaction is dropped).
+    /// Runs a change `f` in a read-committed transaction, committed when `f`
+    /// succeeds (rolled back when it fails or the transaction is dropped).
+    ///
+    /// The transaction first takes [`FEED_LOCK`], so changes commit one at a
+    /// time and the feed positions they record ([`record_change`]) follow
+    /// their commit order with no gaps; taking it before any row lock keeps
+    /// the lock order the same everywhere (no deadlock).
     fn write<T: Send>(
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError> + Send,
     ) -> Result<T, StoreError> {
         self.with(|client| {
             let mut tx = client.transaction().map_err(map_err)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])
+                .map_err(map_err)?;
             let value = f(&mut tx)?;
             tx.commit().map_err(map_err)?;
             Ok(value)
         })
     }
 
-    /// One statement outside an explicit transaction; the number of rows it changed.
-    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
-        self.with(|client| client.execute(sql, params).map_err(map_err))
+    /// One change statement, with its feed entry for `key_id`; the number
+    /// of rows it changed (no entry when none).
+    fn execute(
+        &self,
+        key_id: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(sql, params).map_err(map_err)?;
+            if n > 0 {
+                record_change(tx, Some(key_id))?;
+            }
+            Ok(n)
+        })
+    }
+
+    /// The listening connection, opened (and `LISTEN` sent) when needed.
+    fn listening<'a>(
+        &self,
+        slot: &'a mut Option<Client>,
+    ) -> Result<&'a mut Client, StoreError> {
+        if slot.as_ref().is_some_and(Client::is_closed) {
+            *slot = None;
+        }
+        match slot {
+            Some(client) => Ok(client),
+            None => {
+                let mut client = self.connect()?;
+                client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .map_err(map_err)?;
+                Ok(slot.insert(client))
+            }
+        }
+    }
+
+    /// Deletes feed entries every recent follower has applied and that are
+    /// older than [`KEEP_CHANGES`] (always keeping the newest, so a server
+    /// that missed pruned entries sees the gap), and followers not seen for
+    /// a day; at most once per [`PRUNE_PERIOD`].
+    fn prune(&self, client: &mut Client) -> Result<(), StoreError> {
+        {
+            let mut pruned = self
+                .pruned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pruned.is_some_and(|t| t.elapsed() < PRUNE_PERIOD) {
+                return Ok(());
+            }
+            *pruned = Some(Instant::now());
+        }
+        client
+            .batch_execute(&format!(
+                "DELETE FROM changes
+                  WHERE position < (SELECT max(position) FROM changes)
+                    AND position <= COALESCE((SELECT min(applied) FROM followers
+                                               WHERE seen > now() - interval '1 hour'), 0)
+                    AND recorded < now() - interval '{KEEP_CHANGES}';
+                 DELETE FROM followers WHERE seen < now() - interval '1 day';"
+            ))
+            .map_err(map_err)
     }
 
     /// The `record` column of the row a query finds, if any.
@@ -407,6 +513,24 @@ fn migrate(client: &mut Client, migrations: &[&str]) -> Result<(), StoreError> {
     tx.commit().map_err(map_err)
 }
 
+/// Records a change of `key_id` (`None`: everything) at the next feed
+/// position, and wakes the followers when the transaction commits. The
+/// transaction holds [`FEED_LOCK`].
+fn record_change(tx: &mut Transaction<'_>, key_id: Option<&str>) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO changes (position, key_id)
+         SELECT COALESCE(max(position), 0) + 1, $1 FROM changes",
+        &[&key_id],
+    )
+    .map_err(map_err)?;
+    tx.batch_execute(&format!("NOTIFY {CHANNEL}"))
+        .map_err(map_err)
+}
+
+fn position(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("feed position {value}")))
+}
+
 /// The `record` column (the first) of a row.
 fn bytes(row: &Row) -> Result<Vec<u8>, StoreError> {
     row.try_get::<_, Vec<u8>>(0).map_err(corrupt)
@@ -478,6 +602,7 @@ impl Store for PostgresStore {
         let bytes = encode_key(key)?;
         let rev = revision(key.revision)?;
         created(self.execute(
+            &key.key_id,
             "INSERT INTO keys (key_id, account, region, revision, record) VALUES ($1, $2, $3, $4, $5)",
             &[&key.key_id, &key.account, &key.region, &rev, &bytes],
         )?)
@@ -488,19 +613,20 @@ impl Store for PostgresStore {
         next.revision = key.revision.checked_add(1).ok_or(StoreError::Conflict)?;
         let bytes = encode_key(&next)?;
         let (old, new) = (revision(key.revision)?, revision(next.revision)?);
-        self.with(|client| {
+        self.write(|tx| {
             // A concurrent writer of the same row waits for this one, then
             // re-checks `revision = $4` against what was committed.
-            let n = client
+            let n = tx
                 .execute(
                     "UPDATE keys SET revision = $1, record = $2 WHERE key_id = $3 AND revision = $4",
                     &[&new, &bytes, &key.key_id, &old],
                 )
                 .map_err(map_err)?;
             if n == 1 {
+                record_change(tx, Some(&key.key_id))?;
                 return Ok(next.revision);
             }
-            let exists = client
+            let exists = tx
                 .query_opt("SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id])
                 .map_err(map_err)?
                 .is_some();
@@ -547,13 +673,14 @@ impl Store for PostgresStore {
                 .map_err(map_err)?;
             tx.execute("DELETE FROM grants WHERE key_id = $1", &[&key_id])
                 .map_err(map_err)?;
-            Ok(())
+            record_change(tx, Some(key_id))
         })
     }
 
     fn create_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
         let bytes = encode_alias(a)?;
         created(self.execute(
+            &a.key_id,
             "INSERT INTO aliases (account, region, name, key_id, record) VALUES ($1, $2, $3, $4, $5)",
             &[&a.account, &a.region, &a.name, &a.key_id, &bytes],
         )?)
@@ -561,17 +688,42 @@ impl Store for PostgresStore {
 
     fn update_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
         let bytes = encode_alias(a)?;
-        changed_one(self.execute(
-            "UPDATE aliases SET key_id = $1, record = $2 WHERE account = $3 AND region = $4 AND name = $5",
-            &[&a.key_id, &bytes, &a.account, &a.region, &a.name],
-        )?)
+        self.write(|tx| {
+            // Both keys change: the one the alias left and the one it names.
+            let old = tx
+                .query_opt(
+                    "SELECT key_id FROM aliases WHERE account = $1 AND region = $2 AND name = $3
+                     FOR UPDATE",
+                    &[&a.account, &a.region, &a.name],
+                )
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?
+                .try_get::<_, String>(0)
+                .map_err(corrupt)?;
+            tx.execute(
+                "UPDATE aliases SET key_id = $1, record = $2 WHERE account = $3 AND region = $4 AND name = $5",
+                &[&a.key_id, &bytes, &a.account, &a.region, &a.name],
+            )
+            .map_err(map_err)?;
+            record_change(tx, Some(&old))?;
+            record_change(tx, Some(&a.key_id))
+        })
     }
 
     fn delete_alias(&self, account: &str, region: &str, name: &str) -> Result<(), StoreError> {
-        changed_one(self.execute(
-            "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3",
-            &[&account, &region, &name],
-        )?)
+        self.write(|tx| {
+            let old = tx
+                .query_opt(
+                    "DELETE FROM aliases WHERE account = $1 AND region = $2 AND name = $3
+                     RETURNING key_id",
+                    &[&account, &region, &name],
+                )
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?
+                .try_get::<_, String>(0)
+                .map_err(corrupt)?;
+            record_change(tx, Some(&old))
+        })
     }
 
     fn alias(
@@ -609,6 +761,7 @@ impl Store for PostgresStore {
     fn create_grant(&self, g: &GrantRecord) -> Result<(), StoreError> {
         let bytes = encode_grant(g)?;
         created(self.execute(
+            &g.key_id,
             "INSERT INTO grants (grant_id, key_id, record) VALUES ($1, $2, $3)",
             &[&g.grant_id, &g.key_id, &bytes],
         )?)
@@ -639,7 +792,18 @@ impl Store for PostgresStore {
     }
 
     fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        changed_one(self.execute("DELETE FROM grants WHERE grant_id = $1", &[&grant_id])?)
+        self.write(|tx| {
+            let key_id = tx
+                .query_opt(
+                    "DELETE FROM grants WHERE grant_id = $1 RETURNING key_id",
+                    &[&grant_id],
+                )
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?
+                .try_get::<_, String>(0)
+                .map_err(corrupt)?;
+            record_change(tx, Some(&key_id))
+        })
     }
 
     fn load_all(&self) -> Result<Snapshot, StoreError> {
@@ -673,6 +837,12 @@ impl Store for PostgresStore {
             {
                 snapshot.grants.push(decode_grant(&bytes(&row)?)?);
             }
+            let at: i64 = tx
+                .query_one("SELECT COALESCE(max(position), 0) FROM changes", &[])
+                .map_err(map_err)?
+                .try_get(0)
+                .map_err(corrupt)?;
+            snapshot.position = position(at)?;
             tx.commit().map_err(map_err)?;
             Ok(snapshot)
         })
@@ -681,7 +851,107 @@ impl Store for PostgresStore {
     fn clear(&self) -> Result<(), StoreError> {
         self.write(|tx| {
             tx.batch_execute("DELETE FROM grants; DELETE FROM aliases; DELETE FROM keys;")
-                .map_err(map_err)
+                .map_err(map_err)?;
+            record_change(tx, None)
+        })
+    }
+
+    fn feed(&self) -> Option<&dyn ChangeFeed> {
+        Some(self)
+    }
+}
+
+impl ChangeFeed for PostgresStore {
+    fn changes_since(&self, after: u64, n: usize) -> Result<Vec<Change>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.with(|client| {
+            client
+                .query(
+                    "SELECT position, key_id FROM changes WHERE position > $1
+                     ORDER BY position LIMIT $2",
+                    &[&after, &limit(n)],
+                )
+                .map_err(map_err)?
+                .iter()
+                .map(|row| {
+                    Ok(Change {
+                        position: position(row.try_get(0).map_err(corrupt)?)?,
+                        key_id: row.try_get(1).map_err(corrupt)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn wait_for_change(&self, timeout: Duration) -> Result<(), StoreError> {
+        off_runtime(|| {
+            let mut slot = self
+                .listener
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let outcome = {
+                let client = self.listening(&mut slot)?;
+                let mut notifications = client.notifications();
+                let first = notifications.timeout_iter(timeout).next();
+                if first.is_ok() {
+                    // Take every other queued signal too: one catch-up covers them.
+                    while let Ok(Some(_)) = notifications.iter().next() {}
+                }
+                first.map(|_| ())
+            };
+            outcome.map_err(|e| {
+                *slot = None;
+                map_err(e)
+            })
+        })
+    }
+
+    fn acknowledge(&self, node: &str, at: u64) -> Result<(), StoreError> {
+        let at = i64::try_from(at).unwrap_or(i64::MAX);
+        self.with(|client| {
+            client
+                .execute(
+                    "INSERT INTO followers (node, applied, seen) VALUES ($1, $2, now())
+                     ON CONFLICT (node) DO UPDATE SET applied = EXCLUDED.applied, seen = now()",
+                    &[&node, &at],
+                )
+                .map_err(map_err)?;
+            self.prune(client)
+        })
+    }
+
+    fn lagging(
+        &self,
+        node: &str,
+        at: u64,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let at = i64::try_from(at).unwrap_or(i64::MAX);
+        let lease = lease.as_secs_f64();
+        self.with(|client| {
+            client
+                .query(
+                    "SELECT node FROM followers
+                      WHERE node <> $1 AND applied < $2
+                        AND seen > now() - make_interval(secs => $3)
+                      ORDER BY node",
+                    &[&node, &at, &lease],
+                )
+                .map_err(map_err)?
+                .iter()
+                .map(|row| row.try_get(0).map_err(corrupt))
+                .collect()
+        })
+    }
+
+    fn position(&self) -> Result<u64, StoreError> {
+        self.with(|client| {
+            let at: i64 = client
+                .query_one("SELECT COALESCE(max(position), 0) FROM changes", &[])
+                .map_err(map_err)?
+                .try_get(0)
+                .map_err(corrupt)?;
+            position(at)
         })
     }
 }

@@ -305,6 +305,37 @@ impl Kms {
         }
     }
 
+    /// Whether `response` refuses a request (the key is unknown, access
+    /// denied, the key disabled or in the wrong state) while the shared
+    /// store has changes this service has not applied; if so, they are
+    /// applied. A reading request (the caller holds no writer lock).
+    pub(super) fn refused_on_old_state(&self, response: &super::Response) -> bool {
+        use crate::error::ErrorKind as K;
+        let (Some(feed), Some(f)) = (self.store.feed(), &self.follower) else {
+            return false;
+        };
+        let refused = matches!(
+            &response.result,
+            Err(e) if matches!(
+                e.kind,
+                K::NotFoundException
+                    | K::AccessDeniedException
+                    | K::DisabledException
+                    | K::KMSInvalidStateException
+            )
+        );
+        if !refused {
+            return false;
+        }
+        match feed.position() {
+            Ok(latest) if latest > f.applied.load(Ordering::SeqCst) => {
+                let _w = self.lock_writer();
+                self.catch_up().is_ok()
+            }
+            _ => false,
+        }
+    }
+
     /// After a change that takes access away: waits until every other live
     /// service has applied it (at most [`LEASE`], after which any service
     /// that has not has fenced itself).

@@ -99,6 +99,133 @@ pub fn run(store: &dyn Store) -> Result<(), Failure> {
     concurrent_create_alias(store)?;
     concurrent_updates(store)?;
     snapshot_and_clear(store)?;
+    change_feed(store)?;
+    Ok(())
+}
+
+/// A store with a change feed records each change, in order, with the key
+/// it touched; failed changes record nothing.
+fn change_feed(store: &dyn Store) -> Result<(), Failure> {
+    let Some(feed) = store.feed() else {
+        return Ok(());
+    };
+    let start = ok(feed.position(), "feed position")?;
+    let step = |expected: &[Option<&str>], what: &str, from: u64| -> Result<u64, Failure> {
+        let changes = ok(feed.changes_since(from, 100), "changes_since")?;
+        let got: Vec<(u64, Option<&str>)> = changes
+            .iter()
+            .map(|c| (c.position, c.key_id.as_deref()))
+            .collect();
+        let want: Vec<(u64, Option<&str>)> = expected
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (from + 1 + i as u64, *k))
+            .collect();
+        check!(
+            got == want,
+            "{what}: the feed holds {got:?}, expected {want:?}"
+        );
+        Ok(from + expected.len() as u64)
+    };
+    let mut at = start;
+    let key = sample_key("k-feed", "111122223333");
+    ok(store.create_key(&key), "create_key")?;
+    at = step(&[Some("k-feed")], "create_key", at)?;
+    check!(
+        matches!(store.create_key(&key), Err(StoreError::Conflict)),
+        "create_key of an existing id must conflict"
+    );
+    at = step(&[], "a refused create_key", at)?;
+    let revision = ok(store.update_key(&key), "update_key")?;
+    at = step(&[Some("k-feed")], "update_key", at)?;
+    check!(
+        matches!(store.update_key(&key), Err(StoreError::Conflict)),
+        "update_key of an old revision must conflict"
+    );
+    at = step(&[], "a refused update_key", at)?;
+    ok(
+        store.create_key(&sample_key("k-feed-2", "111122223333")),
+        "create_key",
+    )?;
+    at = step(&[Some("k-feed-2")], "create_key", at)?;
+    ok(
+        store.create_alias(&sample_alias("alias/feed", "k-feed")),
+        "create_alias",
+    )?;
+    at = step(&[Some("k-feed")], "create_alias", at)?;
+    ok(
+        store.update_alias(&sample_alias("alias/feed", "k-feed-2")),
+        "update_alias",
+    )?;
+    at = step(&[Some("k-feed"), Some("k-feed-2")], "update_alias", at)?;
+    ok(
+        store.delete_alias("111122223333", "us-east-1", "alias/feed"),
+        "delete_alias",
+    )?;
+    at = step(&[Some("k-feed-2")], "delete_alias", at)?;
+    check!(
+        matches!(
+            store.delete_alias("111122223333", "us-east-1", "alias/feed"),
+            Err(StoreError::NotFound)
+        ),
+        "delete_alias of a missing alias must say NotFound"
+    );
+    ok(
+        store.create_grant(&sample_grant("g-feed", "k-feed")),
+        "create_grant",
+    )?;
+    at = step(&[Some("k-feed")], "create_grant", at)?;
+    ok(store.delete_grant("g-feed"), "delete_grant")?;
+    at = step(&[Some("k-feed")], "delete_grant", at)?;
+    check!(
+        matches!(store.delete_grant("g-feed"), Err(StoreError::NotFound)),
+        "delete_grant of a missing grant must say NotFound"
+    );
+    ok(store.delete_key("k-feed-2"), "delete_key")?;
+    at = step(&[Some("k-feed-2")], "delete_key", at)?;
+    let snapshot = ok(store.load_all(), "load_all")?;
+    check!(
+        snapshot.position == at,
+        "load_all says position {}, the feed is at {at}",
+        snapshot.position
+    );
+    check!(
+        snapshot
+            .keys
+            .iter()
+            .any(|k| k.key_id == "k-feed" && k.revision == revision),
+        "the snapshot lacks the updated key"
+    );
+    ok(store.clear(), "clear")?;
+    at = step(&[None], "clear", at)?;
+    check!(
+        ok(feed.position(), "feed position")? == at,
+        "position() disagrees with the feed"
+    );
+    // A limit and a later start.
+    let first = ok(feed.changes_since(start, 2), "changes_since")?;
+    check!(
+        first.len() == 2 && first.first().map(|c| c.position) == Some(start + 1),
+        "changes_since with a limit of 2 gave {first:?}"
+    );
+    // Acknowledgements.
+    ok(feed.acknowledge("node-a", at - 1), "acknowledge")?;
+    ok(feed.acknowledge("node-b", at), "acknowledge")?;
+    let lease = std::time::Duration::from_secs(60);
+    let lagging = ok(feed.lagging("node-c", at, lease), "lagging")?;
+    check!(
+        lagging == ["node-a".to_owned()],
+        "lagging behind {at}: {lagging:?}, expected node-a only"
+    );
+    let lagging = ok(feed.lagging("node-a", at, lease), "lagging")?;
+    check!(lagging.is_empty(), "a node never lags itself: {lagging:?}");
+    ok(feed.acknowledge("node-a", at), "acknowledge")?;
+    let lagging = ok(feed.lagging("node-c", at, lease), "lagging")?;
+    check!(lagging.is_empty(), "after catching up: {lagging:?}");
+    ok(
+        feed.wait_for_change(std::time::Duration::from_millis(10)),
+        "wait_for_change",
+    )?;
     Ok(())
 }
 

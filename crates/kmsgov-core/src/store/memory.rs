@@ -318,4 +318,13 @@ mod tests {
             panic!("{f}");
         }
     }
+
+    #[test]
+    fn shared_memory_store_passes_conformance_with_its_feed() {
+        let store = MemoryStore::shared();
+        assert!(store.feed().is_some());
+        if let Err(f) = crate::store::conformance::run(&store) {
+            panic!("{f}");
+        }
+    }
 }
