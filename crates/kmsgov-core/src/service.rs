@@ -663,6 +663,7 @@ impl Kms {
         }
         let mut attempt = 1;
         loop {
+            let applied = self.applied_position();
             let response = self.decide_and_run(request, input, env, now, now_ms, trace);
             let raced = matches!(&response.result, Err(e) if e.is_store_race());
             if raced && self.follower.is_some() && ops::mutates(op) && attempt < MAX_ATTEMPTS {
@@ -679,7 +680,7 @@ impl Kms {
                 }
                 continue;
             }
-            if attempt == 1 && !ops::mutates(op) && self.refused_on_old_state(&response) {
+            if attempt == 1 && !ops::mutates(op) && self.refused_on_old_state(&response, applied) {
                 // A refusal that another service's change may have lifted (a
                 // key or grant it made a moment ago): decided again, now.
                 attempt += 1;

@@ -344,6 +344,8 @@ fn serve_kms(
 ) -> Result<(), String> {
     let data_dir = &args.data_dir;
     let kms = Arc::new(kms);
+    // On a shared store (PostgreSQL), follow the other servers' changes.
+    let _follower = Kms::follow(&kms);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

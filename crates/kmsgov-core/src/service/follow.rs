@@ -307,9 +307,10 @@ impl Kms {
 
     /// Whether `response` refuses a request (the key is unknown, access
     /// denied, the key disabled or in the wrong state) while the shared
-    /// store has changes this service has not applied; if so, they are
-    /// applied. A reading request (the caller holds no writer lock).
-    pub(super) fn refused_on_old_state(&self, response: &super::Response) -> bool {
+    /// store has changes newer than `applied`, the position the request
+    /// was decided on; if so, they are applied (when another thread has not
+    /// already). A reading request (the caller holds no writer lock).
+    pub(super) fn refused_on_old_state(&self, response: &super::Response, applied: u64) -> bool {
         use crate::error::ErrorKind as K;
         let (Some(feed), Some(f)) = (self.store.feed(), &self.follower) else {
             return false;
@@ -328,9 +329,9 @@ impl Kms {
             return false;
         }
         match feed.position() {
-            Ok(latest) if latest > f.applied.load(Ordering::SeqCst) => {
+            Ok(latest) if latest > applied => {
                 let _w = self.lock_writer();
-                self.catch_up().is_ok()
+                f.applied.load(Ordering::SeqCst) >= latest || self.catch_up().is_ok()
             }
             _ => false,
         }
