@@ -69,8 +69,8 @@ use kmsgov_core::store::{
     decode_alias, decode_grant, decode_key, encode_alias, encode_grant, encode_key, AliasRecord,
     Change, ChangeFeed, GrantRecord, KeyRecord, Snapshot, Store, StoreError,
 };
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 pub use postgres::Config;
 use postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
@@ -369,10 +369,7 @@ impl PostgresStore {
     }
 
     /// The listening connection, opened (and `LISTEN` sent) when needed.
-    fn listening<'a>(
-        &self,
-        slot: &'a mut Option<Client>,
-    ) -> Result<&'a mut Client, StoreError> {
+    fn listening<'a>(&self, slot: &'a mut Option<Client>) -> Result<&'a mut Client, StoreError> {
         if slot.as_ref().is_some_and(Client::is_closed) {
             *slot = None;
         }
@@ -920,12 +917,7 @@ impl ChangeFeed for PostgresStore {
         })
     }
 
-    fn lagging(
-        &self,
-        node: &str,
-        at: u64,
-        lease: Duration,
-    ) -> Result<Vec<String>, StoreError> {
+    fn lagging(&self, node: &str, at: u64, lease: Duration) -> Result<Vec<String>, StoreError> {
         let at = i64::try_from(at).unwrap_or(i64::MAX);
         let lease = lease.as_secs_f64();
         self.with(|client| {

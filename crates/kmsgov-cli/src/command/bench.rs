@@ -41,6 +41,9 @@ pub(crate) enum BenchOp {
     /// GenerateDataKey with KeySpec AES_256.
     #[value(name = "GenerateDataKey")]
     GenerateDataKey,
+    /// CreateKey: a new symmetric key per request.
+    #[value(name = "CreateKey")]
+    CreateKey,
 }
 
 impl BenchOp {
@@ -49,6 +52,7 @@ impl BenchOp {
             BenchOp::Encrypt => "Encrypt",
             BenchOp::Decrypt => "Decrypt",
             BenchOp::GenerateDataKey => "GenerateDataKey",
+            BenchOp::CreateKey => "CreateKey",
         }
     }
 }
@@ -56,9 +60,11 @@ impl BenchOp {
 /// Arguments of `kmsgov bench`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The endpoint, `http://host:port` (plain HTTP).
-    #[arg(long)]
-    endpoint: String,
+    /// The endpoint, `http://host:port` (plain HTTP). Repeat it to spread
+    /// the clients over several servers (client `i` uses endpoint `i` modulo
+    /// their number); the key is made through the first.
+    #[arg(long, required = true)]
+    endpoint: Vec<String>,
     /// The operation to send.
     #[arg(long, value_enum, ignore_case = true, default_value = "Encrypt")]
     op: BenchOp,
@@ -98,7 +104,12 @@ const MAX_SECONDS: u64 = 86_400;
 /// are in the output), 1 when setup failed or nothing succeeded, 2 for bad
 /// arguments.
 pub(crate) fn run(args: &Args) -> u8 {
-    let target = match Target::new(args) {
+    let targets = match args
+        .endpoint
+        .iter()
+        .map(|e| Target::new(args, e))
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(t) => t,
         Err(e) => {
             err(&format!("kmsgov bench: {e}"));
@@ -130,7 +141,7 @@ pub(crate) fn run(args: &Args) -> u8 {
             return 1;
         }
     };
-    match runtime.block_on(bench(args, target, warmup, duration)) {
+    match runtime.block_on(bench(args, &targets, warmup, duration)) {
         Ok(report) => {
             let succeeded = report.get("requests").and_then(Value::as_u64).unwrap_or(0);
             out(&format!("{report}\n"));
@@ -160,20 +171,18 @@ struct Target {
 }
 
 impl Target {
-    fn new(args: &Args) -> Result<Target, String> {
-        let uri: http::Uri = args
-            .endpoint
+    fn new(args: &Args, endpoint: &str) -> Result<Target, String> {
+        let uri: http::Uri = endpoint
             .parse()
-            .map_err(|e| format!("--endpoint {}: {e}", args.endpoint))?;
+            .map_err(|e| format!("--endpoint {endpoint}: {e}"))?;
         if uri.scheme_str() != Some("http") {
             return Err(format!(
-                "--endpoint {}: only http:// endpoints are supported",
-                args.endpoint
+                "--endpoint {endpoint}: only http:// endpoints are supported"
             ));
         }
         let host = uri
             .host()
-            .ok_or_else(|| format!("--endpoint {}: no host", args.endpoint))?;
+            .ok_or_else(|| format!("--endpoint {endpoint}: no host"))?;
         let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
         let from_env = |value: &Option<String>, var: &str| {
             value
@@ -304,6 +313,9 @@ async fn call_ok(target: &Target, operation: &str, body: &Value) -> Result<Value
 
 /// Creates what the run needs and returns the body every request sends.
 async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
+    if args.op == BenchOp::CreateKey {
+        return Ok(json!({"Description": "kmsgov bench"}));
+    }
     let key_id = match &args.key_id {
         Some(id) => id.clone(),
         None => {
@@ -321,6 +333,7 @@ async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
     Ok(match args.op {
         BenchOp::Encrypt => json!({"KeyId": key_id, "Plaintext": plaintext}),
         BenchOp::GenerateDataKey => json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+        BenchOp::CreateKey => json!({"Description": "kmsgov bench"}),
         BenchOp::Decrypt => {
             let encrypted = call_ok(
                 target,
@@ -434,15 +447,16 @@ fn error_type(status: u16, body: &[u8]) -> String {
 
 async fn bench(
     args: &Args,
-    target: Target,
+    targets: &[Target],
     warmup: Duration,
     duration: Duration,
 ) -> Result<Value, String> {
-    let body = prepare(args, &target).await?.to_string().into_bytes();
+    let first = targets.first().ok_or("no --endpoint")?;
+    let body = prepare(args, first).await?.to_string().into_bytes();
     let measure_from = Instant::now() + warmup;
     let end = measure_from + duration;
     let mut tasks = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
+    for (_, target) in (0..args.clients).zip(targets.iter().cycle()) {
         tasks.push(tokio::spawn(client(
             target.clone(),
             args.op.name(),
@@ -467,8 +481,12 @@ async fn bench(
     let requests = latencies.len();
     let error_count: u64 = errors.values().sum();
     let ms = |us: u64| (us as f64) / 1000.0;
+    let endpoint = match args.endpoint.as_slice() {
+        [one] => Value::from(one.as_str()),
+        many => Value::from(many.to_vec()),
+    };
     let mut report = json!({
-        "endpoint": args.endpoint,
+        "endpoint": endpoint,
         "op": args.op.name(),
         "clients": args.clients,
         "plaintext_bytes": args.plaintext_bytes,
