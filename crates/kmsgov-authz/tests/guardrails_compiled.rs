@@ -118,7 +118,11 @@ fn all_guardrails() -> Vec<Guardrail> {
 
 fn interpreted(world: &World) -> World {
     let mut w = world.clone();
-    w.guardrails = world.guardrails.iter().map(Guardrail::interpreted).collect();
+    w.guardrails = world
+        .guardrails
+        .iter()
+        .map(Guardrail::interpreted)
+        .collect();
     w
 }
 

@@ -213,7 +213,10 @@ impl Run<'_> {
 
     /// `encryption_context`: the first check's, else the request's, else
     /// the one the environment states.
-    fn guardrail_encryption_context<'m>(&'m self, facts: &Facts<'m>) -> Cow<'m, Map<String, Value>> {
+    fn guardrail_encryption_context<'m>(
+        &'m self,
+        facts: &Facts<'m>,
+    ) -> Cow<'m, Map<String, Value>> {
         match facts.encryption_context {
             Some(ec) => Cow::Borrowed(ec),
             None => match self.input_map().get("EncryptionContext") {
@@ -232,7 +235,9 @@ impl Run<'_> {
             Member::Operation => text(subject.operation),
             Member::Resource => text(resource),
             Member::Request => json_object(self.input_map()),
-            Member::Key => self.guardrail_view(subject, |key, _| key.map_or(Rv::Undefined, key_value)),
+            Member::Key => {
+                self.guardrail_view(subject, |key, _| key.map_or(Rv::Undefined, key_value))
+            }
             Member::EncryptionContext => self.guardrail_view(subject, |_, facts| {
                 json_object(&self.guardrail_encryption_context(facts))
             }),
@@ -272,9 +277,9 @@ impl Run<'_> {
                 );
                 Rv::from(principal)
             }),
-            Member::Context => self.guardrail_view(subject, |key, facts| {
-                self.guardrail_context(key, facts)
-            }),
+            Member::Context => {
+                self.guardrail_view(subject, |key, facts| self.guardrail_context(key, facts))
+            }
         }
     }
 
@@ -420,7 +425,9 @@ impl Input for LazyInput<'_, '_, '_, '_, '_> {
         if name.as_ref() == "principal" {
             if let Some((second, rest)) = rest.split_first() {
                 if second.as_string().is_ok_and(|s| s.as_ref() == "tags") {
-                    let tags = self.tags.get_or_init(|| self.run.guardrail_principal_tags());
+                    let tags = self
+                        .tags
+                        .get_or_init(|| self.run.guardrail_principal_tags());
                     return walk(tags, rest).clone();
                 }
             }

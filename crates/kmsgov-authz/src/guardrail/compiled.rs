@@ -28,6 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use regorus::unstable::comparison::compare;
 use regorus::unstable::{
@@ -155,11 +156,21 @@ enum Stmt {
     Test(Term),
     Not(Term),
     Assign(usize, Term),
+    /// `[a, _, c] := <term>`: the slots of the variables (`None` for `_`).
+    Destructure(Vec<Option<usize>>, Term),
+}
+
+/// A rule `name if { … }` (one or more definitions, each a complete body):
+/// `true` when a body holds, else undefined.
+#[derive(Debug)]
+struct Helper {
+    bodies: Vec<Body>,
 }
 
 #[derive(Debug, Clone)]
 enum Term {
     Const(Value),
+    Rule(Arc<Helper>),
     Input(Vec<Value>),
     Local(usize, Vec<Value>),
     Compare(BoolOp, Box<Term>, Box<Term>),
@@ -220,16 +231,7 @@ impl Plan {
         let mut messages = BTreeSet::new();
         let mut locals: Vec<Value> = Vec::new();
         for body in &self.bodies {
-            locals.clear();
-            locals.resize(body.slots, Value::Undefined);
-            let mut holds = true;
-            for stmt in &body.stmts {
-                if !stmt.eval(input, &mut locals)? {
-                    holds = false;
-                    break;
-                }
-            }
-            if !holds {
+            if !body.holds(input, &mut locals)? {
                 continue;
             }
             match &body.output {
@@ -243,6 +245,38 @@ impl Plan {
             }
         }
         Ok(messages)
+    }
+}
+
+impl Body {
+    /// Do the statements hold? `locals` is reset and then holds the body's
+    /// variables.
+    fn holds<I: Input + ?Sized>(&self, input: &I, locals: &mut Vec<Value>) -> Eval<bool> {
+        locals.clear();
+        locals.resize(self.slots, Value::Undefined);
+        for stmt in &self.stmts {
+            if !stmt.eval(input, locals)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Helper {
+    /// Every body is evaluated, so that an error in any of them defers to
+    /// the interpreter whatever order it takes them in.
+    fn eval<I: Input + ?Sized>(&self, input: &I) -> Eval<Value> {
+        let mut locals = Vec::new();
+        let mut holds = false;
+        for body in &self.bodies {
+            holds |= body.holds(input, &mut locals)?;
+        }
+        Ok(if holds {
+            Value::Bool(true)
+        } else {
+            Value::Undefined
+        })
     }
 }
 
@@ -266,6 +300,17 @@ impl Stmt {
                     true
                 }
             }
+            Stmt::Destructure(slots, t) => match t.eval(input, locals)? {
+                Value::Array(items) if items.len() == slots.len() => {
+                    for (slot, item) in slots.iter().zip(items.iter()) {
+                        if let Some(slot) = slot {
+                            *locals.get_mut(*slot).ok_or(Defer)? = item.clone();
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            },
         })
     }
 }
@@ -274,6 +319,7 @@ impl Term {
     fn eval<I: Input + ?Sized>(&self, input: &I, locals: &[Value]) -> Eval<Value> {
         Ok(match self {
             Term::Const(v) => v.clone(),
+            Term::Rule(helper) => helper.eval(input)?,
             Term::Input(path) => input.get(path),
             Term::Local(slot, path) => walk(locals.get(*slot).ok_or(Defer)?, path).clone(),
             Term::Compare(op, lhs, rhs) => {
@@ -393,17 +439,75 @@ pub(crate) fn compile(module: &Module) -> Option<Plan> {
             }
         }
     }
+    // Helper rules: `name if { … }`, every definition of the name of that
+    // form and complete in the fragment (reading constants, not other
+    // helpers).
+    let mut candidates: BTreeMap<String, Vec<&Ref<Rule>>> = BTreeMap::new();
+    for rule in &module.policy {
+        if let Rule::Spec {
+            head: RuleHead::Compr {
+                refr, assign: None, ..
+            },
+            bodies,
+            ..
+        } = rule.as_ref()
+        {
+            if let Expr::Var { span, .. } = refr.as_ref() {
+                if !bodies.is_empty() && bodies.iter().all(|b| b.assign.is_none() && !b.is_else) {
+                    candidates
+                        .entry(span.text().to_owned())
+                        .or_default()
+                        .push(rule);
+                }
+            }
+        }
+    }
+    let no_helpers = BTreeMap::new();
+    let mut helpers: BTreeMap<String, Arc<Helper>> = BTreeMap::new();
+    'helper: for (name, rules) in candidates {
+        if names.get(&name) != Some(&rules.len()) || name == "deny" {
+            continue;
+        }
+        let mut bodies = Vec::new();
+        for rule in rules {
+            if let Rule::Spec {
+                bodies: rule_bodies,
+                ..
+            } = rule.as_ref()
+            {
+                for body in rule_bodies {
+                    let scope = Scope {
+                        names: &names,
+                        constants: &constants,
+                        helpers: &no_helpers,
+                    };
+                    let compiled = compile_body(&scope, &body.query.stmts, None);
+                    if compiled.output.is_none() {
+                        continue 'helper;
+                    }
+                    bodies.push(compiled);
+                }
+            }
+        }
+        helpers.insert(name, Arc::new(Helper { bodies }));
+    }
+    let scope = Scope {
+        names: &names,
+        constants: &constants,
+        helpers: &helpers,
+    };
     let mut bodies = Vec::new();
     for rule in &module.policy {
         if rule_name(rule)?.as_str() != "deny" {
             continue;
         }
         let Rule::Spec {
-            head: RuleHead::Set {
-                refr,
-                key: Some(key),
-                ..
-            },
+            head:
+                RuleHead::Set {
+                    refr,
+                    key: Some(key),
+                    ..
+                },
             bodies: rule_bodies,
             ..
         } = rule.as_ref()
@@ -417,7 +521,7 @@ pub(crate) fn compile(module: &Module) -> Option<Plan> {
             if body.assign.is_some() || body.is_else {
                 return None;
             }
-            bodies.push(compile_body(&names, &constants, &body.query.stmts, key));
+            bodies.push(compile_body(&scope, &body.query.stmts, Some(key)));
         }
     }
     Some(Plan { bodies })
@@ -482,19 +586,29 @@ fn literal(expr: &Ref<Expr>) -> Option<Value> {
     }
 }
 
-struct BodyCompiler<'m> {
+/// What a body can read besides `input` and its local variables.
+struct Scope<'m> {
+    /// Every rule name of the module, with its number of definitions.
     names: &'m BTreeMap<String, usize>,
+    /// Constant rules.
     constants: &'m BTreeMap<String, Value>,
+    /// Compiled helper rules.
+    helpers: &'m BTreeMap<String, Arc<Helper>>,
+}
+
+struct BodyCompiler<'m> {
+    scope: &'m Scope<'m>,
     /// Local variables assigned so far, and their slots.
     locals: BTreeMap<String, usize>,
     /// The text of the statements after the compiled run, and of the
-    /// message: a constant rule they mention cannot be read in the run, as
-    /// they could make its name a local variable.
+    /// message: a rule they mention cannot be read in the run, as they could
+    /// make its name a local variable.
     shadowed: Vec<&'m str>,
 }
 
 /// Compiles the statements of a body, in order, while they are in the
-/// fragment.
+/// fragment; `key` is the message of a `deny` body (none for a helper rule,
+/// whose value is `true`).
 ///
 /// regorus orders the statements of a body by their variables: it first
 /// takes, in source order, every statement whose variables are all assigned
@@ -503,10 +617,9 @@ struct BodyCompiler<'m> {
 /// earlier ones is therefore evaluated first and in source order, whatever
 /// the rest of the body.
 fn compile_body<'m>(
-    names: &'m BTreeMap<String, usize>,
-    constants: &'m BTreeMap<String, Value>,
+    scope: &'m Scope<'m>,
     stmts: &'m [LiteralStmt],
-    key: &'m Ref<Expr>,
+    key: Option<&'m Ref<Expr>>,
 ) -> Body {
     let mut end = stmts.len();
     loop {
@@ -516,10 +629,9 @@ fn compile_body<'m>(
             .iter()
             .map(|s| s.span.text())
             .collect();
-        shadowed.push(key.span().text());
+        shadowed.extend(key.map(|k| k.span().text()));
         let mut compiler = BodyCompiler {
-            names,
-            constants,
+            scope,
             locals: BTreeMap::new(),
             shadowed,
         };
@@ -530,13 +642,16 @@ fn compile_body<'m>(
                 None => break,
             }
         }
-        // A shorter run leaves more statements that may shadow a constant:
+        // A shorter run leaves more statements that may shadow a rule:
         // compile again until the run is stable.
         if compiled.len() == end {
-            let output = if end == stmts.len() {
-                compiler.term(key)
-            } else {
+            let output = if end < stmts.len() {
                 None
+            } else {
+                match key {
+                    Some(key) => compiler.term(key),
+                    None => Some(Term::Const(Value::Bool(true))),
+                }
             };
             return Body {
                 stmts: compiled,
@@ -561,13 +676,16 @@ impl BodyCompiler<'_> {
                     rhs,
                     ..
                 } => {
+                    if let Expr::Array { items, .. } = lhs.as_ref() {
+                        return self.destructure(items, rhs);
+                    }
                     let Expr::Var { span, .. } = lhs.as_ref() else {
                         return None;
                     };
                     let name = span.text();
                     if matches!(name, "_" | "input" | "data")
                         || self.locals.contains_key(name)
-                        || self.names.contains_key(name)
+                        || self.scope.names.contains_key(name)
                     {
                         return None;
                     }
@@ -587,6 +705,40 @@ impl BodyCompiler<'_> {
         }
     }
 
+    /// `[a, _, c] := <term>`: variables (new ones) and `_` only.
+    fn destructure(&mut self, items: &[Ref<Expr>], rhs: &Ref<Expr>) -> Option<Stmt> {
+        let mut names = Vec::new();
+        for item in items {
+            let Expr::Var { span, .. } = item.as_ref() else {
+                return None;
+            };
+            let name = span.text();
+            if name == "_" {
+                names.push(None);
+            } else if matches!(name, "input" | "data")
+                || self.locals.contains_key(name)
+                || self.scope.names.contains_key(name)
+                || names.contains(&Some(name))
+            {
+                return None;
+            } else {
+                names.push(Some(name));
+            }
+        }
+        let term = self.term(rhs)?;
+        let slots = names
+            .into_iter()
+            .map(|n| {
+                n.map(|n| {
+                    let slot = self.locals.len();
+                    self.locals.insert(n.to_owned(), slot);
+                    slot
+                })
+            })
+            .collect();
+        Some(Stmt::Destructure(slots, term))
+    }
+
     fn term(&self, expr: &Ref<Expr>) -> Option<Term> {
         match expr.as_ref() {
             Expr::String { value, .. }
@@ -594,9 +746,7 @@ impl BodyCompiler<'_> {
             | Expr::Number { value, .. }
             | Expr::Bool { value, .. }
             | Expr::Null { value, .. } => Some(Term::Const(value.clone())),
-            Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => {
-                self.reference(expr)
-            }
+            Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => self.reference(expr),
             Expr::BoolExpr { op, lhs, rhs, .. } => Some(Term::Compare(
                 op.clone(),
                 Box::new(self.term(lhs)?),
@@ -616,7 +766,7 @@ impl BodyCompiler<'_> {
             } => {
                 let path = ref_path(fcn)?;
                 let root = path.first()?;
-                if self.names.contains_key(root) || self.locals.contains_key(root) {
+                if self.scope.names.contains_key(root) || self.locals.contains_key(root) {
                     return None;
                 }
                 let name = path.join(".");
@@ -691,10 +841,13 @@ impl BodyCompiler<'_> {
         if let Some(slot) = self.locals.get(root) {
             return Some(Term::Local(*slot, path));
         }
-        let constant = self.constants.get(root)?;
         if self.shadowed.iter().any(|text| mentions(text, root)) {
             return None;
         }
+        if let Some(helper) = self.scope.helpers.get(root) {
+            return path.is_empty().then(|| Term::Rule(Arc::clone(helper)));
+        }
+        let constant = self.scope.constants.get(root)?;
         Some(Term::Const(walk(constant, &path).clone()))
     }
 }

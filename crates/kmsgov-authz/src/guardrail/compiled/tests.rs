@@ -179,6 +179,46 @@ deny contains msg if {
 "#,
     ),
     (
+        "helpers-and-destructuring",
+        r#"package t.helpers
+
+import rego.v1
+
+deny contains msg if {
+	not allowed_region
+	msg := sprintf("region %v", [input.key.region])
+}
+
+allowed_region if input.key.region == "us-east-1"
+
+allowed_region if {
+	startswith(input.key.region, "eu-")
+	input.principal.tags.tenant == "red"
+}
+
+deny contains msg if {
+	[first, _, third] := split(input.resource, ":")
+	first != "arn"
+	msg := sprintf("%s resource (%s)", [third, first])
+}
+
+deny contains msg if {
+	[h, m, _] := time.clock(time.parse_rfc3339_ns(input.context["aws:CurrentTime"]))
+	h == 10
+	m >= 30
+	in_window
+	msg := "late morning"
+}
+
+in_window if {
+	now := time.parse_rfc3339_ns(input.context["aws:CurrentTime"])
+	time.weekday(now) in {"Monday", "Tuesday"}
+}
+
+in_window if to_number(input.request.Plaintext) > 5
+"#,
+    ),
+    (
         "non-string-messages",
         r#"package t.messages
 
@@ -251,19 +291,23 @@ deny contains msg if {
         Evaluation::Interpreted,
     ),
     (
-        "helper-rule",
-        r#"package t.helper
+        "helper-with-a-loop",
+        r#"package t.helper_loop
 
 import rego.v1
 
 deny contains msg if {
-	not allowed_region
-	msg := "region"
+	input.operation == "Decrypt"
+	not has_tenant_tag
+	msg := "no tenant tag"
 }
 
-allowed_region if input.key.region == "us-east-1"
+has_tenant_tag if {
+	some k, _ in input.principal.tags
+	k == "tenant"
+}
 "#,
-        Evaluation::Interpreted,
+        Evaluation::Guarded,
     ),
 ];
 
@@ -344,6 +388,7 @@ const PATHS: &[&[&str]] = &[
     &["key", "state"],
     &["key", "multi_region"],
     &["key", "tags"],
+    &["key", "region"],
     &["request"],
     &["request", "Size"],
     &["request", "Plaintext"],
@@ -377,7 +422,12 @@ fn replacements() -> Vec<Option<Json>> {
         Some(json!({"tenant": "red", "AWS": "*"})),
         Some(json!("kms:ScheduleKeyDeletion")),
         Some(json!("2026-01-06T11:00:00Z")),
-        Some(json!("{\"Statement\": {\"Effect\": \"Allow\", \"Principal\": {\"AWS\": [\"*\"]}}}")),
+        Some(json!("eu-west-1")),
+        Some(json!("arn:aws:kms")),
+        Some(json!("x:y:z")),
+        Some(json!(
+            "{\"Statement\": {\"Effect\": \"Allow\", \"Principal\": {\"AWS\": [\"*\"]}}}"
+        )),
     ]
 }
 
@@ -491,16 +541,19 @@ fn the_worked_examples_are_compiled_or_guarded() {
         }
     }
     let (name, source) = docs_example();
-    seen.push((name.clone(), Guardrail::compile(&name, &source).unwrap().evaluation()));
+    seen.push((
+        name.clone(),
+        Guardrail::compile(&name, &source).unwrap().evaluation(),
+    ));
     assert_eq!(
         seen,
         [
-            ("change-window".to_owned(), Evaluation::Guarded),
+            ("change-window".to_owned(), Evaluation::Compiled),
             ("tenant-context".to_owned(), Evaluation::Compiled),
             ("no-public-key-policy".to_owned(), Evaluation::Guarded),
             ("broken".to_owned(), Evaluation::Compiled),
             ("tries-to-allow".to_owned(), Evaluation::Interpreted),
-            ("docs-example".to_owned(), Evaluation::Guarded),
+            ("docs-example".to_owned(), Evaluation::Compiled),
         ]
     );
 }
@@ -570,7 +623,9 @@ fn modules_outside_the_fragment_fall_back_to_the_interpreter() {
     );
     let loops = Guardrail::compile(OUTSIDE[2].0, OUTSIDE[2].1).unwrap();
     assert_eq!(
-        loops.evaluate(&doc(json!({"principal": {"tags": {"a": "", "b": "x", "c": ""}}}))),
+        loops.evaluate(&doc(
+            json!({"principal": {"tags": {"a": "", "b": "x", "c": ""}}})
+        )),
         Verdict::Deny(vec!["empty tag a".to_owned(), "empty tag c".to_owned()])
     );
 }
@@ -580,7 +635,10 @@ fn errors_fail_closed_with_the_interpreters_message() {
     let g = Guardrail::compile(FRAGMENT[3].0, FRAGMENT[3].1).unwrap();
     let doc = |v: Json| regorus::Value::from_json_str(&v.to_string()).unwrap();
     let input = doc(json!({"request": {"Plaintext": "seven"}}));
-    assert_eq!(g.plan.as_ref().unwrap().evaluate(&input), Outcome::Interpret);
+    assert_eq!(
+        g.plan.as_ref().unwrap().evaluate(&input),
+        Outcome::Interpret
+    );
     match g.evaluate(&input) {
         Verdict::Error(e) => assert!(e.starts_with("line 6, column"), "{e}"),
         v => panic!("{v:?}"),
