@@ -91,6 +91,96 @@ deny contains msg if {
 }
 
 deny contains msg if {
+	t := input.principal.tags.tenant
+	e := input.encryption_context.tenant
+	msg := sprintf("tag %v, context %v", [t, e])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:PrincipalTag/tenant"]
+	msg := sprintf("aws:PrincipalTag/tenant=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:principaltag/tenant"]
+	msg := sprintf("aws:principaltag/tenant=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["kms:CallerAccount"]
+	msg := sprintf("kms:CallerAccount=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:PrincipalArn"]
+	msg := sprintf("aws:PrincipalArn=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:PrincipalAccount"]
+	msg := sprintf("aws:PrincipalAccount=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["kms:ViaService"]
+	msg := sprintf("kms:ViaService=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:CurrentTime"]
+	msg := sprintf("aws:CurrentTime=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["kms:EncryptionContext:tenant"]
+	msg := sprintf("kms:EncryptionContext:tenant=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:ResourceTag/env"]
+	msg := sprintf("aws:ResourceTag/env=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:ResourceTag/tenant"]
+	msg := sprintf("aws:ResourceTag/tenant=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["kms:GrantOperations"]
+	msg := sprintf("kms:GrantOperations=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["kms:EncryptionContextKeys"]
+	msg := sprintf("kms:EncryptionContextKeys=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["aws:SourceIp"]
+	msg := sprintf("aws:SourceIp=%v", [v])
+}
+
+deny contains msg if {
+	input.operation != "DescribeKey"
+	v := input.context["kms:KeySpec"]
+	msg := sprintf("kms:KeySpec=%v", [v])
+}
+
+deny contains msg if {
 	input.encryption_context.purpose == "test"
 	input.principal.account != input.context["kms:CallerAccount"]
 	msg := sprintf("test context %v", [input.encryption_context])

@@ -116,21 +116,29 @@ impl Run<'_> {
         }
         let resource = subject.check.map_or("*", |c| target_arn(&c.target));
         // Evaluated first (the input borrows the run), reported after.
-        let verdicts: Vec<Verdict> = {
+        // Without a trace only denials are kept (no allocation when every
+        // guardrail passes).
+        let verdicts: Vec<(usize, Verdict)> = {
             let input = LazyInput::new(self, subject, resource);
-            let mut verdicts = Vec::with_capacity(world.guardrails.len());
-            for g in &world.guardrails {
+            let mut verdicts = Vec::new();
+            for (i, g) in world.guardrails.iter().enumerate() {
                 let verdict = g.evaluate(&input);
-                let denies = verdict != Verdict::Pass;
-                verdicts.push(verdict);
-                if denies && !self.trace {
-                    break;
+                if verdict != Verdict::Pass {
+                    verdicts.push((i, verdict));
+                    if !self.trace {
+                        break;
+                    }
+                } else if self.trace {
+                    verdicts.push((i, verdict));
                 }
             }
             verdicts
         };
         let mut denial: Option<Failure> = None;
-        for (g, verdict) in world.guardrails.iter().zip(verdicts) {
+        for (i, verdict) in verdicts {
+            let Some(g) = world.guardrails.get(i) else {
+                continue;
+            };
             let (label, note, reason) = match &verdict {
                 Verdict::Pass => ("Pass", String::new(), None),
                 Verdict::Deny(messages) => {
@@ -277,14 +285,17 @@ impl Run<'_> {
                 );
                 Rv::from(principal)
             }),
-            Member::Context => {
-                self.guardrail_view(subject, |key, facts| self.guardrail_context(key, facts))
-            }
+            Member::Context => self.guardrail_view(subject, |key, facts| {
+                self.guardrail_context(key, facts, None)
+            }),
         }
     }
 
-    /// `context`: every condition key the engine can state.
-    fn guardrail_context(&self, key: Option<&Key>, facts: &Facts<'_>) -> Rv {
+    /// `context`: every condition key the engine can state; with `only`,
+    /// the same object restricted to that member (the entries of other
+    /// names are not computed).
+    fn guardrail_context(&self, key: Option<&Key>, facts: &Facts<'_>, only: Option<&str>) -> Rv {
+        let wanted = |name: &str| only.is_none_or(|n| n == name);
         let env = self.env();
         let ctx = KeyContext {
             world: self.world,
@@ -308,11 +319,14 @@ impl Run<'_> {
         };
         let mut context = Obj::new();
         let add = |context: &mut Obj, name: String, value: Rv| {
-            if !in_env(&name) {
+            if wanted(&name) && !in_env(&name) {
                 context.insert(Rv::from(name), value);
             }
         };
         for (name, lower) in CONTEXT_KEYS {
+            if !wanted(name) {
+                continue;
+            }
             let v = one(lower);
             if v != Rv::Null {
                 add(&mut context, (*name).to_owned(), v);
@@ -346,7 +360,9 @@ impl Run<'_> {
             }
         }
         for (name, value) in &env_entries {
-            context.insert(text(name), json_value(value));
+            if wanted(name) {
+                context.insert(text(name), json_value(value));
+            }
         }
         Rv::from(context)
     }
@@ -387,6 +403,7 @@ struct LazyInput<'r, 'w, 's, 'c, 'a> {
     resource: &'s str,
     members: [OnceCell<Rv>; 8],
     tags: OnceCell<Rv>,
+    tag_map: OnceCell<BTreeMap<&'w str, &'w str>>,
     document: OnceCell<Rv>,
 }
 
@@ -398,8 +415,22 @@ impl<'r, 'w, 's, 'c, 'a> LazyInput<'r, 'w, 's, 'c, 'a> {
             resource,
             members: Default::default(),
             tags: OnceCell::new(),
+            tag_map: OnceCell::new(),
             document: OnceCell::new(),
         }
+    }
+
+    fn built(&self, member: Member) -> Option<&Rv> {
+        let index = MEMBERS.iter().position(|(m, _)| *m == member)?;
+        self.members.get(index)?.get()
+    }
+
+    fn context_built(&self) -> Option<&Rv> {
+        self.built(Member::Context)
+    }
+
+    fn encryption_context_built(&self) -> Option<&Rv> {
+        self.built(Member::EncryptionContext)
     }
 
     fn member(&self, index: usize) -> &Rv {
@@ -421,16 +452,55 @@ impl Input for LazyInput<'_, '_, '_, '_, '_> {
         let Ok(name) = first.as_string() else {
             return Rv::Undefined;
         };
-        // `principal.tags…` without the rest of `principal`.
-        if name.as_ref() == "principal" {
-            if let Some((second, rest)) = rest.split_first() {
-                if second.as_string().is_ok_and(|s| s.as_ref() == "tags") {
+        // One entry of `principal.tags`, `context` or `encryption_context`
+        // without the rest of the member (while the member is not built):
+        // the same code builds it, restricted to that entry.
+        match (name.as_ref(), rest.split_first()) {
+            ("principal", Some((second, rest)))
+                if second.as_string().is_ok_and(|s| s.as_ref() == "tags") =>
+            {
+                if let Some(tags) = self.tags.get() {
+                    return walk(tags, rest).clone();
+                }
+                let Some((tag, rest)) = rest.split_first() else {
                     let tags = self
                         .tags
                         .get_or_init(|| self.run.guardrail_principal_tags());
-                    return walk(tags, rest).clone();
-                }
+                    return tags.clone();
+                };
+                let Ok(tag) = tag.as_string() else {
+                    return Rv::Undefined;
+                };
+                let tags = self.tag_map.get_or_init(|| self.run.caller.all_tags());
+                return match tags.get(tag.as_ref()) {
+                    Some(v) => walk(&text(v), rest).clone(),
+                    None => Rv::Undefined,
+                };
             }
+            ("context", Some((entry, rest))) if self.context_built().is_none() => {
+                let Ok(entry) = entry.as_string() else {
+                    return Rv::Undefined;
+                };
+                let one = self.run.guardrail_view(self.subject, |key, facts| {
+                    self.run.guardrail_context(key, facts, Some(entry.as_ref()))
+                });
+                return walk(&one[&text(entry)], rest).clone();
+            }
+            ("encryption_context", Some((entry, rest)))
+                if self.encryption_context_built().is_none() =>
+            {
+                let Ok(entry) = entry.as_string() else {
+                    return Rv::Undefined;
+                };
+                let value = self.run.guardrail_view(self.subject, |_, facts| {
+                    self.run
+                        .guardrail_encryption_context(facts)
+                        .get(entry.as_ref())
+                        .map_or(Rv::Undefined, json_value)
+                });
+                return walk(&value, rest).clone();
+            }
+            _ => {}
         }
         match MEMBERS.iter().position(|(_, n)| *n == name.as_ref()) {
             Some(index) => walk(self.member(index), rest).clone(),

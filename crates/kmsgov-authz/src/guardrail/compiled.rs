@@ -147,8 +147,6 @@ struct Body {
     stmts: Vec<Stmt>,
     /// The message term, when the body is complete.
     output: Option<Term>,
-    /// Number of local variables.
-    slots: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -249,17 +247,27 @@ impl Plan {
 }
 
 impl Body {
-    /// Do the statements hold? `locals` is reset and then holds the body's
-    /// variables.
+    /// Do the statements hold? `locals` is cleared, and then grows to hold
+    /// the body's variables as they are assigned (no allocation for a body
+    /// whose first statements fail).
     fn holds<I: Input + ?Sized>(&self, input: &I, locals: &mut Vec<Value>) -> Eval<bool> {
         locals.clear();
-        locals.resize(self.slots, Value::Undefined);
         for stmt in &self.stmts {
             if !stmt.eval(input, locals)? {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+}
+
+/// Sets a local variable, growing `locals` as needed.
+fn bind(locals: &mut Vec<Value>, slot: usize, value: Value) {
+    if locals.len() <= slot {
+        locals.resize(slot.saturating_add(1), Value::Undefined);
+    }
+    if let Some(v) = locals.get_mut(slot) {
+        *v = value;
     }
 }
 
@@ -281,7 +289,7 @@ impl Helper {
 }
 
 impl Stmt {
-    fn eval<I: Input + ?Sized>(&self, input: &I, locals: &mut [Value]) -> Eval<bool> {
+    fn eval<I: Input + ?Sized>(&self, input: &I, locals: &mut Vec<Value>) -> Eval<bool> {
         Ok(match self {
             Stmt::Test(t) => match t.eval(input, locals)? {
                 Value::Bool(b) => b,
@@ -296,7 +304,7 @@ impl Stmt {
                 if v == Value::Undefined {
                     false
                 } else {
-                    *locals.get_mut(*slot).ok_or(Defer)? = v;
+                    bind(locals, *slot, v);
                     true
                 }
             }
@@ -304,7 +312,7 @@ impl Stmt {
                 Value::Array(items) if items.len() == slots.len() => {
                     for (slot, item) in slots.iter().zip(items.iter()) {
                         if let Some(slot) = slot {
-                            *locals.get_mut(*slot).ok_or(Defer)? = item.clone();
+                            bind(locals, *slot, item.clone());
                         }
                     }
                     true
@@ -656,7 +664,6 @@ fn compile_body<'m>(
             return Body {
                 stmts: compiled,
                 output,
-                slots: compiler.locals.len(),
             };
         }
         end = compiled.len();
