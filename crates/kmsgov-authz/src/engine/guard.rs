@@ -445,12 +445,12 @@ impl<'r, 'w, 's, 'c, 'a> LazyInput<'r, 'w, 's, 'c, 'a> {
 }
 
 impl Input for LazyInput<'_, '_, '_, '_, '_> {
-    fn get(&self, path: &[Rv]) -> Rv {
+    fn get(&self, path: &[Rv]) -> Cow<'_, Rv> {
         let Some((first, rest)) = path.split_first() else {
-            return self.document().clone();
+            return Cow::Borrowed(self.document());
         };
         let Ok(name) = first.as_string() else {
-            return Rv::Undefined;
+            return Cow::Owned(Rv::Undefined);
         };
         // One entry of `principal.tags`, `context` or `encryption_context`
         // without the rest of the member (while the member is not built):
@@ -460,37 +460,37 @@ impl Input for LazyInput<'_, '_, '_, '_, '_> {
                 if second.as_string().is_ok_and(|s| s.as_ref() == "tags") =>
             {
                 if let Some(tags) = self.tags.get() {
-                    return walk(tags, rest).clone();
+                    return Cow::Borrowed(walk(tags, rest));
                 }
                 let Some((tag, rest)) = rest.split_first() else {
                     let tags = self
                         .tags
                         .get_or_init(|| self.run.guardrail_principal_tags());
-                    return tags.clone();
+                    return Cow::Borrowed(tags);
                 };
                 let Ok(tag) = tag.as_string() else {
-                    return Rv::Undefined;
+                    return Cow::Owned(Rv::Undefined);
                 };
                 let tags = self.tag_map.get_or_init(|| self.run.caller.all_tags());
-                return match tags.get(tag.as_ref()) {
+                return Cow::Owned(match tags.get(tag.as_ref()) {
                     Some(v) => walk(&text(v), rest).clone(),
                     None => Rv::Undefined,
-                };
+                });
             }
             ("context", Some((entry, rest))) if self.context_built().is_none() => {
                 let Ok(entry) = entry.as_string() else {
-                    return Rv::Undefined;
+                    return Cow::Owned(Rv::Undefined);
                 };
                 let one = self.run.guardrail_view(self.subject, |key, facts| {
                     self.run.guardrail_context(key, facts, Some(entry.as_ref()))
                 });
-                return walk(&one[&text(entry)], rest).clone();
+                return Cow::Owned(walk(&one[&text(entry)], rest).clone());
             }
             ("encryption_context", Some((entry, rest)))
                 if self.encryption_context_built().is_none() =>
             {
                 let Ok(entry) = entry.as_string() else {
-                    return Rv::Undefined;
+                    return Cow::Owned(Rv::Undefined);
                 };
                 let value = self.run.guardrail_view(self.subject, |_, facts| {
                     self.run
@@ -498,13 +498,13 @@ impl Input for LazyInput<'_, '_, '_, '_, '_> {
                         .get(entry.as_ref())
                         .map_or(Rv::Undefined, json_value)
                 });
-                return walk(&value, rest).clone();
+                return Cow::Owned(walk(&value, rest).clone());
             }
             _ => {}
         }
         match MEMBERS.iter().position(|(_, n)| *n == name.as_ref()) {
-            Some(index) => walk(self.member(index), rest).clone(),
-            None => Rv::Undefined,
+            Some(index) => Cow::Borrowed(walk(self.member(index), rest)),
+            None => Cow::Owned(Rv::Undefined),
         }
     }
 

@@ -26,6 +26,7 @@
 //! message) answers [`Outcome::Interpret`], and the guardrail is evaluated by
 //! regorus as a whole, which gives the result and the error message.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -75,15 +76,15 @@ pub(crate) trait Input {
     /// The value at `path` (object keys from the root of the document), as
     /// regorus evaluates `input.<path>`: undefined when a member is missing
     /// or a value on the way is not an object.
-    fn get(&self, path: &[Value]) -> Value;
+    fn get(&self, path: &[Value]) -> Cow<'_, Value>;
 
     /// The whole document, for the interpreter.
     fn document(&self) -> &Value;
 }
 
 impl Input for Value {
-    fn get(&self, path: &[Value]) -> Value {
-        walk(self, path).clone()
+    fn get(&self, path: &[Value]) -> Cow<'_, Value> {
+        Cow::Borrowed(walk(self, path))
     }
 
     fn document(&self) -> &Value {
@@ -234,7 +235,7 @@ impl Plan {
             }
             match &body.output {
                 None => return Err(Defer),
-                Some(term) => match term.eval(input, &locals)? {
+                Some(term) => match term.eval(input, &locals)?.as_ref() {
                     Value::String(s) => {
                         messages.insert(s.to_string());
                     }
@@ -291,16 +292,16 @@ impl Helper {
 impl Stmt {
     fn eval<I: Input + ?Sized>(&self, input: &I, locals: &mut Vec<Value>) -> Eval<bool> {
         Ok(match self {
-            Stmt::Test(t) => match t.eval(input, locals)? {
-                Value::Bool(b) => b,
-                v => v != Value::Undefined,
+            Stmt::Test(t) => match t.eval(input, locals)?.as_ref() {
+                Value::Bool(b) => *b,
+                v => *v != Value::Undefined,
             },
             Stmt::Not(t) => matches!(
-                t.eval(input, locals)?,
+                t.eval(input, locals)?.as_ref(),
                 Value::Bool(false) | Value::Undefined
             ),
             Stmt::Assign(slot, t) => {
-                let v = t.eval(input, locals)?;
+                let v = t.eval(input, locals)?.into_owned();
                 if v == Value::Undefined {
                     false
                 } else {
@@ -308,7 +309,7 @@ impl Stmt {
                     true
                 }
             }
-            Stmt::Destructure(slots, t) => match t.eval(input, locals)? {
+            Stmt::Destructure(slots, t) => match t.eval(input, locals)?.into_owned() {
                 Value::Array(items) if items.len() == slots.len() => {
                     for (slot, item) in slots.iter().zip(items.iter()) {
                         if let Some(slot) = slot {
@@ -324,78 +325,85 @@ impl Stmt {
 }
 
 impl Term {
-    fn eval<I: Input + ?Sized>(&self, input: &I, locals: &[Value]) -> Eval<Value> {
+    /// The term's value, borrowed from the plan, the locals or the input
+    /// when it is there (no reference counting on the way).
+    fn eval<'s, I: Input + ?Sized>(
+        &'s self,
+        input: &'s I,
+        locals: &'s [Value],
+    ) -> Eval<Cow<'s, Value>> {
         Ok(match self {
-            Term::Const(v) => v.clone(),
-            Term::Rule(helper) => helper.eval(input)?,
+            Term::Const(v) => Cow::Borrowed(v),
+            Term::Rule(helper) => Cow::Owned(helper.eval(input)?),
             Term::Input(path) => input.get(path),
-            Term::Local(slot, path) => walk(locals.get(*slot).ok_or(Defer)?, path).clone(),
+            Term::Local(slot, path) => Cow::Borrowed(walk(locals.get(*slot).ok_or(Defer)?, path)),
             Term::Compare(op, lhs, rhs) => {
                 let l = lhs.eval(input, locals)?;
                 let r = rhs.eval(input, locals)?;
-                if l == Value::Undefined || r == Value::Undefined {
+                Cow::Owned(if *l == Value::Undefined || *r == Value::Undefined {
                     Value::Undefined
                 } else {
                     compare(op, &l, &r).map_err(|_| Defer)?
-                }
+                })
             }
             Term::Member(value, collection) => {
                 let v = value.eval(input, locals)?;
                 let c = collection.eval(input, locals)?;
-                Value::Bool(match &c {
-                    Value::Array(a) => a.contains(&v),
-                    Value::Object(o) => o.values().any(|item| *item == v),
-                    Value::Set(s) => s.contains(&v),
+                let v = v.as_ref();
+                Cow::Owned(Value::Bool(match c.as_ref() {
+                    Value::Array(a) => a.contains(v),
+                    Value::Object(o) => o.values().any(|item| item == v),
+                    Value::Set(s) => s.contains(v),
                     _ => false,
-                })
+                }))
             }
             Term::Call(call) => {
                 let mut args = Vec::with_capacity(call.args.len());
                 for a in &call.args {
-                    args.push(a.eval(input, locals)?);
+                    args.push(a.eval(input, locals)?.into_owned());
                 }
-                if args.iter().any(|a| *a == Value::Undefined) {
+                Cow::Owned(if args.iter().any(|a| *a == Value::Undefined) {
                     Value::Undefined
                 } else {
                     (call.fcn.0)(&call.span, &call.params, &args, true).map_err(|_| Defer)?
-                }
+                })
             }
             Term::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
-                    let v = i.eval(input, locals)?;
+                    let v = i.eval(input, locals)?.into_owned();
                     if v == Value::Undefined {
-                        return Ok(Value::Undefined);
+                        return Ok(Cow::Owned(Value::Undefined));
                     }
                     out.push(v);
                 }
-                Value::from(out)
+                Cow::Owned(Value::from(out))
             }
             Term::Set(items) => {
                 let mut out = BTreeSet::new();
                 for i in items {
-                    let v = i.eval(input, locals)?;
+                    let v = i.eval(input, locals)?.into_owned();
                     if v == Value::Undefined {
-                        return Ok(Value::Undefined);
+                        return Ok(Cow::Owned(Value::Undefined));
                     }
                     out.insert(v);
                 }
-                Value::from(out)
+                Cow::Owned(Value::from(out))
             }
             Term::Object(fields) => {
                 let mut out = BTreeMap::new();
                 for (k, v) in fields {
-                    let k = k.eval(input, locals)?;
+                    let k = k.eval(input, locals)?.into_owned();
                     if k == Value::Undefined {
-                        return Ok(Value::Undefined);
+                        return Ok(Cow::Owned(Value::Undefined));
                     }
-                    let v = v.eval(input, locals)?;
+                    let v = v.eval(input, locals)?.into_owned();
                     if v == Value::Undefined {
-                        return Ok(Value::Undefined);
+                        return Ok(Cow::Owned(Value::Undefined));
                     }
                     out.insert(k, v);
                 }
-                Value::from(out)
+                Cow::Owned(Value::from(out))
             }
         })
     }
