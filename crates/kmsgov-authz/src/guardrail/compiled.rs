@@ -362,7 +362,7 @@ impl Term {
                 for a in &call.args {
                     args.push(a.eval(input, locals)?.into_owned());
                 }
-                Cow::Owned(if args.iter().any(|a| *a == Value::Undefined) {
+                Cow::Owned(if args.contains(&Value::Undefined) {
                     Value::Undefined
                 } else {
                     (call.fcn.0)(&call.span, &call.params, &args, true).map_err(|_| Defer)?

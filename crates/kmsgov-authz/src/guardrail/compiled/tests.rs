@@ -39,9 +39,9 @@ fn scenario_guardrails(file: &str) -> Vec<(String, String)> {
 fn docs_example() -> (String, String) {
     let path = format!("{}/../../docs/guardrails.md", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
-    let start = text.find("```rego\n").unwrap() + "```rego\n".len();
-    let end = start + text[start..].find("```").unwrap();
-    ("docs-example".to_owned(), text[start..end].to_owned())
+    let (_, after) = text.split_once("```rego\n").unwrap();
+    let (source, _) = after.split_once("```").unwrap();
+    ("docs-example".to_owned(), source.to_owned())
 }
 
 /// Modules written to cover the fragment: every kind of statement and
