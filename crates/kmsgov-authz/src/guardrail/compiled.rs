@@ -6,9 +6,11 @@
 //! The fragment, per `deny` body: statements in dependency order (every
 //! local variable assigned before it is used), each one of
 //!
-//! - `<term>` (true unless `false` or undefined), `not <term>`, `x := <term>`;
+//! - `<term>` (true unless `false` or undefined), `not <term>`, `x := <term>`,
+//!   `[a, _, c] := <term>`;
 //! - terms: literals; `input.a.b["c"]` and `x.a.b` with static keys; a
-//!   constant rule of the module (`name := <literal>`); `==`, `!=`, `<`,
+//!   constant rule of the module (`name := <literal>`); a helper rule
+//!   (`name if { … }`, its bodies in the fragment); `==`, `!=`, `<`,
 //!   `<=`, `>`, `>=`; `v in collection`; array, set and object literals;
 //!   calls of the pure builtins of [`BUILTINS_COMPILED`], which run regorus's
 //!   own implementation of the builtin.
@@ -25,6 +27,11 @@
 //! that needs the rest of its statements, a builtin error, a non-string
 //! message) answers [`Outcome::Interpret`], and the guardrail is evaluated by
 //! regorus as a whole, which gives the result and the error message.
+//!
+//! The syntax tree and the builtins come from regorus's `unstable` module,
+//! so this translation follows the regorus version of `Cargo.lock`; the
+//! differential tests (`compiled/tests.rs`, `tests/guardrails_compiled.rs`)
+//! compare it with the interpreter.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
