@@ -445,6 +445,18 @@ impl<'r, 'w, 's, 'c, 'a> LazyInput<'r, 'w, 's, 'c, 'a> {
 }
 
 impl Input for LazyInput<'_, '_, '_, '_, '_> {
+    fn str_at(&self, path: &[Rv]) -> Option<&str> {
+        let [member] = path else {
+            return None;
+        };
+        match member.as_string().ok()?.as_ref() {
+            "action" => Some(self.subject.action),
+            "operation" => Some(self.subject.operation),
+            "resource" => Some(self.resource),
+            _ => None,
+        }
+    }
+
     fn get(&self, path: &[Rv]) -> Cow<'_, Rv> {
         let Some((first, rest)) = path.split_first() else {
             return Cow::Borrowed(self.document());

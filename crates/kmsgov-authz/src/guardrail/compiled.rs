@@ -85,11 +85,23 @@ pub(crate) trait Input {
     /// or a value on the way is not an object.
     fn get(&self, path: &[Value]) -> Cow<'_, Value>;
 
+    /// The string at `path`, when the input can tell it without building
+    /// a value: `Some(s)` only if `get(path)` is the string `s`; `None`
+    /// says nothing (the caller uses `get`).
+    fn str_at(&self, path: &[Value]) -> Option<&str>;
+
     /// The whole document, for the interpreter.
     fn document(&self) -> &Value;
 }
 
 impl Input for Value {
+    fn str_at(&self, path: &[Value]) -> Option<&str> {
+        match walk(self, path) {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
     fn get(&self, path: &[Value]) -> Cow<'_, Value> {
         Cow::Borrowed(walk(self, path))
     }
@@ -180,7 +192,23 @@ enum Term {
     Input(Vec<Value>),
     Local(usize, Vec<Value>),
     Compare(BoolOp, Box<Term>, Box<Term>),
+    /// `input.<path> == "s"` (or `!=`, when `negated`), answered from the
+    /// input's string when it has one, else as `generic`.
+    StrEq {
+        path: Vec<Value>,
+        text: String,
+        negated: bool,
+        generic: Box<Term>,
+    },
     Member(Box<Term>, Box<Term>),
+    /// `input.<path> in <constant collection>`: the strings of the
+    /// collection (its elements, or values for an object), answered from
+    /// the input's string when it has one, else as `generic`.
+    StrIn {
+        path: Vec<Value>,
+        strings: BTreeSet<String>,
+        generic: Box<Term>,
+    },
     Call(Box<Call>),
     Array(Vec<Term>),
     Set(Vec<Term>),
@@ -353,6 +381,23 @@ impl Term {
                     compare(op, &l, &r).map_err(|_| Defer)?
                 })
             }
+            Term::StrEq {
+                path,
+                text,
+                negated,
+                generic,
+            } => match input.str_at(path) {
+                Some(s) => Cow::Owned(Value::Bool((s == text) != *negated)),
+                None => generic.eval(input, locals)?,
+            },
+            Term::StrIn {
+                path,
+                strings,
+                generic,
+            } => match input.str_at(path) {
+                Some(s) => Cow::Owned(Value::Bool(strings.contains(s))),
+                None => generic.eval(input, locals)?,
+            },
             Term::Member(value, collection) => {
                 let v = value.eval(input, locals)?;
                 let c = collection.eval(input, locals)?;
@@ -769,20 +814,20 @@ impl BodyCompiler<'_> {
             | Expr::Bool { value, .. }
             | Expr::Null { value, .. } => Some(Term::Const(value.clone())),
             Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => self.reference(expr),
-            Expr::BoolExpr { op, lhs, rhs, .. } => Some(Term::Compare(
+            Expr::BoolExpr { op, lhs, rhs, .. } => Some(specialize(Term::Compare(
                 op.clone(),
                 Box::new(self.term(lhs)?),
                 Box::new(self.term(rhs)?),
-            )),
+            ))),
             Expr::Membership {
                 key: None,
                 value,
                 collection,
                 ..
-            } => Some(Term::Member(
+            } => Some(specialize(Term::Member(
                 Box::new(self.term(value)?),
                 Box::new(self.term(collection)?),
-            )),
+            ))),
             Expr::Call {
                 span, fcn, params, ..
             } => {
@@ -882,6 +927,52 @@ fn mentions(text: &str, name: &str) -> bool {
         let after = text.get(at + name.len()..).and_then(|s| s.chars().next());
         !before.is_some_and(ident) && !after.is_some_and(ident)
     })
+}
+
+/// A comparison of an input string with a constant string, or its
+/// membership in a constant collection: the same result, read from the
+/// input's string when it has one (a string equals a value only if that
+/// value is the same string).
+fn specialize(term: Term) -> Term {
+    match &term {
+        Term::Compare(op @ (BoolOp::Eq | BoolOp::Ne), lhs, rhs) => {
+            if let (Term::Input(path), Term::Const(Value::String(text))) =
+                (lhs.as_ref(), rhs.as_ref())
+            {
+                return Term::StrEq {
+                    path: path.clone(),
+                    text: text.to_string(),
+                    negated: *op == BoolOp::Ne,
+                    generic: Box::new(term.clone()),
+                };
+            }
+            term
+        }
+        Term::Member(value, collection) => {
+            let (Term::Input(path), Term::Const(c)) = (value.as_ref(), collection.as_ref()) else {
+                return term;
+            };
+            let items: Vec<&Value> = match c {
+                Value::Array(a) => a.iter().collect(),
+                Value::Set(s) => s.iter().collect(),
+                Value::Object(o) => o.values().collect(),
+                _ => return term,
+            };
+            let strings = items
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect();
+            Term::StrIn {
+                path: path.clone(),
+                strings,
+                generic: Box::new(term.clone()),
+            }
+        }
+        _ => term,
+    }
 }
 
 /// A composite of constants, evaluated now.
