@@ -5,13 +5,22 @@
 //! evaluated as `data.<package>.deny` against the input document the engine
 //! builds for the request (`docs/guardrail-input.schema.json`); a non-empty
 //! set denies with those messages. Modules are parsed and checked once, when
-//! the world is loaded; each decision evaluates the prepared module.
+//! the world is loaded, and compiled when their `deny` rules are in the
+//! fragment of Rego that `compiled` evaluates natively; each decision
+//! evaluates the compiled form, and the prepared module when the compiled
+//! form cannot decide.
+
+mod compiled;
 
 use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use regorus::utils::limits::ExecutionTimerConfig;
+
+pub use compiled::Evaluation;
+pub(crate) use compiled::{walk, Input};
+use compiled::{Outcome, Plan};
 
 /// The wall-clock time one guardrail may take on one request. A guardrail
 /// that takes longer stops with an error, and the request is denied.
@@ -23,6 +32,7 @@ pub struct Guardrail {
     name: String,
     rule: String,
     engine: regorus::Engine,
+    plan: Option<Plan>,
 }
 
 /// A guardrail that does not load: a Rego syntax error, or no `deny` rule.
@@ -104,10 +114,16 @@ impl Guardrail {
         // `print` output is kept in the engine (and dropped with each
         // request's clone), never written to stderr: the engine does no I/O.
         engine.set_gather_prints(true);
+        let plan = engine
+            .get_modules()
+            .first()
+            .and_then(|m| compiled::compile(m))
+            .filter(|p| p.evaluation() != Evaluation::Interpreted);
         Ok(Guardrail {
             name: name.to_owned(),
             rule,
             engine,
+            plan,
         })
     }
 
@@ -121,8 +137,44 @@ impl Guardrail {
         &self.rule
     }
 
-    /// Evaluates `deny` against an input document.
-    pub(crate) fn evaluate(&self, input: &regorus::Value) -> Verdict {
+    /// How the guardrail is evaluated: compiled, guarded by a compiled
+    /// test, or by the interpreter only (`docs/guardrails.md`).
+    pub fn evaluation(&self) -> Evaluation {
+        self.plan
+            .as_ref()
+            .map_or(Evaluation::Interpreted, Plan::evaluation)
+    }
+
+    /// Are all of the guardrail's `deny` rules compiled?
+    pub fn compiled(&self) -> bool {
+        self.evaluation() == Evaluation::Compiled
+    }
+
+    /// The same guardrail, always evaluated by the interpreter: the
+    /// reference the compiled form is compared with.
+    #[doc(hidden)]
+    pub fn interpreted(&self) -> Guardrail {
+        Guardrail {
+            plan: None,
+            ..self.clone()
+        }
+    }
+
+    /// Evaluates `deny` against an input document: with the compiled form
+    /// when it decides, else with the interpreter.
+    pub(crate) fn evaluate<I: Input + ?Sized>(&self, input: &I) -> Verdict {
+        if let Some(plan) = &self.plan {
+            match plan.evaluate(input) {
+                Outcome::Pass => return Verdict::Pass,
+                Outcome::Deny(messages) => return Verdict::Deny(messages),
+                Outcome::Interpret => {}
+            }
+        }
+        self.interpret(input.document())
+    }
+
+    /// Evaluates `deny` with the interpreter.
+    fn interpret(&self, input: &regorus::Value) -> Verdict {
         let mut engine = self.engine.clone();
         engine.set_input(input.clone());
         match engine.eval_rule(self.rule.clone()) {

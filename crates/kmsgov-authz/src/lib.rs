@@ -61,7 +61,9 @@ pub use engine::{
     decide, decide_account_action, decide_action, decide_role_action, AccountActionCall,
     ActionCall, Call, RoleActionCall, Trace,
 };
-pub use guardrail::{compile_guardrails, Guardrail, GuardrailError, GUARDRAIL_TIME_LIMIT};
+pub use guardrail::{
+    compile_guardrails, Evaluation, Guardrail, GuardrailError, GUARDRAIL_TIME_LIMIT,
+};
 pub use keypolicy::{
     default_policy, default_policy_text, key_policy_options, MAX_KEY_POLICY_BYTES,
 };

@@ -418,6 +418,11 @@ fn test_and_eval_take_a_guardrail_directory() {
             ),
         "{stdout}"
     );
+    // How the guardrail is evaluated: its rule is in the compiled fragment.
+    assert!(
+        stdout.contains(": guardrails no-encrypt (compiled)\n"),
+        "{stdout}"
+    );
     assert_eq!(last_line(&out.stdout), "1 passed, 1 failed");
 
     let out = kmsgov()

@@ -54,6 +54,16 @@ pub(crate) fn run(args: &Args) -> u8 {
                 continue;
             }
         }
+        if !scenario.world.guardrails.is_empty() {
+            // How each guardrail is evaluated (docs/guardrails.md).
+            let list: Vec<String> = scenario
+                .world
+                .guardrails
+                .iter()
+                .map(|g| format!("{} ({})", g.name(), g.evaluation()))
+                .collect();
+            out(&format!("{shown}: guardrails {}\n", list.join(", ")));
+        }
         for test in &scenario.tests {
             match scenario.run(test) {
                 Ok(TestResult::Pass) => passed += 1,
