@@ -4,8 +4,10 @@ pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod eval;
 pub(crate) mod explain;
+pub(crate) mod mcp;
 pub(crate) mod policy;
 pub(crate) mod reach;
+pub(crate) mod remote;
 pub(crate) mod serve;
 pub(crate) mod test;
 

@@ -28,6 +28,10 @@ enum Command {
     WhoCan(command::reach::WhoCanArgs),
     /// Every key and KMS action a principal can reach, directly or through roles.
     CanReach(command::reach::CanReachArgs),
+    /// Answer an AI agent's questions over the Model Context Protocol (stdio):
+    /// read-only tools that evaluate, explain, who-can, can-reach, lint and
+    /// diff, each answering with the engine's decision (docs/mcp.md).
+    Mcp(command::mcp::Args),
     /// Work with IAM policy documents.
     #[command(subcommand)]
     Policy(command::policy::Command),
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => command::explain::run(&args),
         Command::WhoCan(args) => command::reach::who_can(&args),
         Command::CanReach(args) => command::reach::can_reach(&args),
+        Command::Mcp(args) => command::mcp::run(&args),
         Command::Policy(cmd) => command::policy::run(&cmd),
         Command::Serve(args) => command::serve::run(&args),
         Command::Bench(args) => command::bench::run(&args),

@@ -1,8 +1,8 @@
 //! `kmsgov eval SCENARIO --principal ARN --operation OP --input JSON`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use kmsgov_authz::{decide, environment, Call, Decision, Operation, Scenario, Trace};
+use kmsgov_authz::{decide, environment, Call, Decision, Operation, Scenario, Trace, World};
 use kmsgov_policy::Caller;
 
 use super::{add_guardrail_dir, err, out};
@@ -86,16 +86,7 @@ pub(crate) fn run(args: &Args) -> u8 {
 /// parsed, the principal is not an ARN, the operation is unknown, or the
 /// input or context is not valid JSON.
 pub(crate) fn decide_request(args: &RequestArgs) -> Result<Decided, String> {
-    let shown = args.scenario.display();
-    let text = std::fs::read_to_string(&args.scenario)
-        .map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    let mut scenario = Scenario::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
-    if let Some(dir) = &args.guardrails {
-        add_guardrail_dir(&mut scenario.world, dir)?;
-    }
-    let caller = Caller::parse(&args.principal).map_err(|e| format!("--principal: {e}"))?;
-    let operation = Operation::from_name(&args.operation)
-        .ok_or_else(|| format!("--operation: `{}` is not a KMS operation", args.operation))?;
+    let world = load_world(&args.scenario, args.guardrails.as_deref())?;
     let input: serde_json::Value =
         serde_json::from_str(&args.input).map_err(|e| format!("--input: invalid json: {e}"))?;
     let context = match &args.context {
@@ -105,7 +96,56 @@ pub(crate) fn decide_request(args: &RequestArgs) -> Result<Decided, String> {
         ),
         None => None,
     };
-    let env = environment(context.as_ref(), "").map_err(|e| format!("--context: {e}"))?;
+    decide_in(&world, &args.principal, &args.operation, input, context)
+        .map_err(|e| format!("--{}: {}", e.argument, e.message))
+}
+
+/// Reads a scenario file's world and adds the guardrails of a directory to it.
+///
+/// # Errors
+///
+/// The file cannot be read or is not a valid scenario, or a guardrail does
+/// not load.
+pub(crate) fn load_world(scenario: &Path, guardrails: Option<&Path>) -> Result<World, String> {
+    let shown = scenario.display();
+    let text =
+        std::fs::read_to_string(scenario).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    let mut scenario = Scenario::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    if let Some(dir) = guardrails {
+        add_guardrail_dir(&mut scenario.world, dir)?;
+    }
+    Ok(scenario.world)
+}
+
+/// A request argument the engine cannot take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BadArgument {
+    /// The argument: `principal`, `operation` or `context`.
+    pub(crate) argument: &'static str,
+    /// What is wrong with it.
+    pub(crate) message: String,
+}
+
+/// Decides one request in a world with the full decision path: what
+/// `kmsgov eval`, `kmsgov explain` and the `evaluate` and `explain` tools of
+/// `kmsgov mcp` answer.
+///
+/// # Errors
+///
+/// The principal is not an ARN, the operation is not a KMS operation, or the
+/// context is not an object of request facts.
+pub(crate) fn decide_in(
+    world: &World,
+    principal: &str,
+    operation: &str,
+    input: serde_json::Value,
+    context: Option<serde_json::Value>,
+) -> Result<Decided, BadArgument> {
+    let bad = |argument, message| BadArgument { argument, message };
+    let caller = Caller::parse(principal).map_err(|e| bad("principal", e.to_string()))?;
+    let operation = Operation::from_name(operation)
+        .ok_or_else(|| bad("operation", format!("`{operation}` is not a KMS operation")))?;
+    let env = environment(context.as_ref(), "").map_err(|e| bad("context", e.to_string()))?;
     let call = Call {
         caller: &caller,
         operation,
@@ -113,9 +153,9 @@ pub(crate) fn decide_request(args: &RequestArgs) -> Result<Decided, String> {
         env: &env,
         ciphertext_key: None,
     };
-    let decision = decide(&scenario.world, &call, Trace::Full);
+    let decision = decide(world, &call, Trace::Full);
     Ok(Decided {
-        principal: args.principal.clone(),
+        principal: principal.to_owned(),
         operation: operation.name(),
         input,
         context,

@@ -60,24 +60,42 @@ pub(crate) fn run(args: &Args) -> u8 {
 
 /// `{"kind": "decision", "request": {…}, "decision": D}`, where `D` is what
 /// `kmsgov eval --format json` prints.
-fn explain_document(d: &Decided) -> serde_json::Value {
+pub(crate) fn explain_document(d: &Decided) -> serde_json::Value {
+    document(
+        &d.principal,
+        d.operation,
+        &d.input,
+        d.context.as_ref(),
+        d.decision.to_json(),
+    )
+}
+
+/// The explain document of a request and its decision (`{"decision",
+/// "reason", "path"}`, from the engine here or from a server's decision API).
+pub(crate) fn document(
+    principal: &str,
+    operation: &str,
+    input: &serde_json::Value,
+    context: Option<&serde_json::Value>,
+    decision: serde_json::Value,
+) -> serde_json::Value {
     let mut request = json!({
-        "principal": d.principal,
-        "operation": d.operation,
-        "input": d.input,
+        "principal": principal,
+        "operation": operation,
+        "input": input,
     });
-    if let (Some(context), Some(object)) = (&d.context, request.as_object_mut()) {
+    if let (Some(context), Some(object)) = (context, request.as_object_mut()) {
         object.insert("context".to_owned(), context.clone());
     }
     json!({
         "kind": "decision",
         "request": request,
-        "decision": d.decision.to_json(),
+        "decision": decision,
     })
 }
 
 /// The request, then the decision path as `kmsgov eval` prints it.
-fn render_text(d: &Decided) -> String {
+pub(crate) fn render_text(d: &Decided) -> String {
     let mut text = format!(
         "principal: {}\noperation: {}\ninput:     {}\n",
         d.principal, d.operation, d.input

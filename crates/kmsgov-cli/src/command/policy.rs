@@ -201,23 +201,10 @@ fn run_lint(kind: &str, format: &str, files: &[PathBuf]) -> u8 {
                 continue;
             }
         };
-        let doc: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                err(&format!("{shown}: invalid json: {e}"));
-                bad_input = true;
-                continue;
-            }
-        };
-        let result = if lint::is_world(&doc) {
-            lint::lint_world(&shown, &text)
-        } else {
-            lint::lint_policy(&shown, &text, role)
-        };
-        match result {
+        match lint_document(&shown, &text, role) {
             Ok(found) => findings.extend(found),
             Err(e) => {
-                err(&format!("{shown}: {e}"));
+                err(&e);
                 bad_input = true;
             }
         }
@@ -235,6 +222,28 @@ fn run_lint(kind: &str, format: &str, files: &[PathBuf]) -> u8 {
     } else {
         0
     }
+}
+
+/// Lints one document, `shown` by this name: a world (scenario) file, every
+/// policy and grant in it, or a lone policy document in the given role.
+///
+/// # Errors
+///
+/// The text is not JSON, or not a valid world or policy (the message starts
+/// with `shown`).
+pub(crate) fn lint_document(
+    shown: &str,
+    text: &str,
+    role: lint::Role,
+) -> Result<Vec<lint::Finding>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("{shown}: invalid json: {e}"))?;
+    let result = if lint::is_world(&doc) {
+        lint::lint_world(shown, text)
+    } else {
+        lint::lint_policy(shown, text, role)
+    };
+    result.map_err(|e| format!("{shown}: {e}"))
 }
 
 /// The arguments of `kmsgov policy diff`.
@@ -271,26 +280,27 @@ fn read(path: &Path) -> Result<String, String> {
 
 /// Reads and validates a key policy document.
 fn key_policy(path: &Path) -> Result<(Policy, serde_json::Value), String> {
-    let shown = path.display();
-    let text = read(path)?;
-    let policy = Policy::parse(&text, &kmsgov_authz::key_policy_options()).map_err(|errors| {
+    key_policy_text(&path.display().to_string(), &read(path)?)
+}
+
+/// Validates a key policy document, `shown` by this name in messages.
+fn key_policy_text(shown: &str, text: &str) -> Result<(Policy, serde_json::Value), String> {
+    let policy = Policy::parse(text, &kmsgov_authz::key_policy_options()).map_err(|errors| {
         errors
             .iter()
             .map(|e| format!("{shown}: {e}"))
             .collect::<Vec<_>>()
             .join("\n")
     })?;
-    let doc = serde_json::from_str(&text).map_err(|e| format!("{shown}: invalid json: {e}"))?;
+    let doc = serde_json::from_str(text).map_err(|e| format!("{shown}: invalid json: {e}"))?;
     Ok((policy, doc))
 }
 
 fn diff_one(args: &DiffArgs<'_>) -> Result<diff::KeyDiff, String> {
-    let (old, old_doc) = key_policy(args.old)?;
-    let (new, new_doc) = key_policy(args.new)?;
+    let old = key_policy(args.old)?;
+    let new = key_policy(args.new)?;
     let shown = args.world.display();
     let scenario = Scenario::parse(&read(args.world)?).map_err(|e| format!("{shown}: {e}"))?;
-    let world = &scenario.world;
-    let key = diff::choose_key(world, args.key).map_err(|e| format!("{shown}: {e}"))?;
     let context = match args.context {
         Some(c) => Some(
             serde_json::from_str::<serde_json::Value>(c)
@@ -298,6 +308,63 @@ fn diff_one(args: &DiffArgs<'_>) -> Result<diff::KeyDiff, String> {
         ),
         None => None,
     };
-    let env = environment(context.as_ref(), "").map_err(|e| format!("--context: {e}"))?;
-    diff::diff(world, key, (&old, &old_doc), (&new, &new_doc), &env).map_err(|e| e.to_string())
+    diff_in(
+        &scenario.world,
+        &shown.to_string(),
+        args.key,
+        &old,
+        &new,
+        context.as_ref(),
+    )
+    .map_err(|e| match e {
+        DiffError::Context(e) => format!("--context: {e}"),
+        DiffError::Other(e) => e,
+    })
+}
+
+/// Why two key policies could not be compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DiffError {
+    /// The request facts are not valid.
+    Context(String),
+    /// The key or the comparison failed.
+    Other(String),
+}
+
+/// Who gains or loses which action on a key of `world` (named `shown` in
+/// messages) when its key policy changes from `old` to `new` (each parsed,
+/// with its JSON document).
+fn diff_in(
+    world: &kmsgov_authz::World,
+    shown: &str,
+    key: Option<&str>,
+    old: &(Policy, serde_json::Value),
+    new: &(Policy, serde_json::Value),
+    context: Option<&serde_json::Value>,
+) -> Result<diff::KeyDiff, DiffError> {
+    let key =
+        diff::choose_key(world, key).map_err(|e| DiffError::Other(format!("{shown}: {e}")))?;
+    let env = environment(context, "").map_err(|e| DiffError::Context(e.to_string()))?;
+    diff::diff(world, key, (&old.0, &old.1), (&new.0, &new.1), &env)
+        .map_err(|e| DiffError::Other(e.to_string()))
+}
+
+/// `kmsgov policy diff` on documents rather than files: the old and new key
+/// policies as JSON text, named `old` and `new` in messages.
+///
+/// # Errors
+///
+/// A policy is not a valid key policy, the key is not in the world (or the
+/// world has several and none was named), or the context is invalid.
+pub(crate) fn diff_documents(
+    world: &kmsgov_authz::World,
+    shown: &str,
+    key: Option<&str>,
+    old: &str,
+    new: &str,
+    context: Option<&serde_json::Value>,
+) -> Result<diff::KeyDiff, DiffError> {
+    let old = key_policy_text("old", old).map_err(DiffError::Other)?;
+    let new = key_policy_text("new", new).map_err(DiffError::Other)?;
+    diff_in(world, shown, key, &old, &new, context)
 }

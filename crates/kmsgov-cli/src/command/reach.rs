@@ -60,14 +60,13 @@ pub(crate) struct CanReachArgs {
 pub(crate) fn who_can(args: &WhoCanArgs) -> u8 {
     let run = || -> Result<(reach::WhoCan, String), String> {
         let (world, context) = load(&args.common)?;
-        let report = reach::who_can(
+        let report = who_can_report(
             &world,
             &args.key,
             &args.action,
             &context,
-            options(&args.common),
-        )
-        .map_err(|e| e.to_string())?;
+            args.common.max_hops,
+        )?;
         let text = reach::render_who_can(&report);
         Ok((report, text))
     };
@@ -78,24 +77,69 @@ pub(crate) fn who_can(args: &WhoCanArgs) -> u8 {
 pub(crate) fn can_reach(args: &CanReachArgs) -> u8 {
     let run = || -> Result<(reach::CanReach, String), String> {
         let (world, context) = load(&args.common)?;
-        let actions: Vec<&str> = args.actions.iter().map(String::as_str).collect();
-        let report = reach::can_reach(
+        let report = can_reach_report(
             &world,
             &args.principal,
-            &actions,
+            &args.actions,
             &context,
-            options(&args.common),
-        )
-        .map_err(|e| e.to_string())?;
+            args.common.max_hops,
+        )?;
         let text = reach::render_can_reach(&report);
         Ok((report, text))
     };
     finish(&args.common, run())
 }
 
-fn options(common: &Common) -> Options {
+/// Who can perform `action` on `key` (ARN, key id or alias name), in paths
+/// of at most `max_hops` hops (at least one).
+///
+/// # Errors
+///
+/// The key, the action or the context is not one the analysis can take.
+pub(crate) fn who_can_report(
+    world: &World,
+    key: &str,
+    action: &str,
+    context: &Map<String, Value>,
+    max_hops: usize,
+) -> Result<reach::WhoCan, String> {
+    reach::who_can(world, key, action, context, options(max_hops)).map_err(|e| e.to_string())
+}
+
+/// Every key and action (all key actions when `actions` is empty) that
+/// `principal` can reach, in paths of at most `max_hops` hops.
+///
+/// # Errors
+///
+/// The principal, an action or the context is not one the analysis can take.
+pub(crate) fn can_reach_report(
+    world: &World,
+    principal: &str,
+    actions: &[String],
+    context: &Map<String, Value>,
+    max_hops: usize,
+) -> Result<reach::CanReach, String> {
+    let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
+    reach::can_reach(world, principal, &actions, context, options(max_hops))
+        .map_err(|e| e.to_string())
+}
+
+fn options(max_hops: usize) -> Options {
     Options {
-        max_hops: common.max_hops.max(1),
+        max_hops: max_hops.max(1),
+    }
+}
+
+/// Request facts for an analysis: a JSON object, or none.
+///
+/// # Errors
+///
+/// The value is not an object.
+pub(crate) fn context_map(value: Option<Value>) -> Result<Map<String, Value>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(_) => Err("expected a JSON object".into()),
     }
 }
 
@@ -105,13 +149,13 @@ fn load(common: &Common) -> Result<(World, Map<String, Value>), String> {
         std::fs::read_to_string(&common.world).map_err(|e| format!("{shown}: cannot read: {e}"))?;
     let scenario = Scenario::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
     let context = match &common.context {
-        None => Map::new(),
-        Some(c) => match serde_json::from_str::<Value>(c) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => return Err("--context: expected a JSON object".into()),
-            Err(e) => return Err(format!("--context: invalid json: {e}")),
-        },
+        None => None,
+        Some(c) => Some(
+            serde_json::from_str::<Value>(c)
+                .map_err(|e| format!("--context: invalid json: {e}"))?,
+        ),
     };
+    let context = context_map(context).map_err(|e| format!("--context: {e}"))?;
     Ok((scenario.world, context))
 }
 
