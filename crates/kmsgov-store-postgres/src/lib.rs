@@ -100,6 +100,8 @@ const MIGRATIONS: &[&str] = &[
          record BYTEA NOT NULL
      );
      CREATE INDEX grants_by_key ON grants (key_id, grant_id);"#,
+    // 2: the audit log (`audit.rs`).
+    audit::MIGRATION,
 ];
 
 /// The advisory lock that serializes schema migrations of one database
@@ -685,5 +687,8 @@ impl Store for PostgresStore {
         })
     }
 }
+
+mod audit;
+pub use audit::PostgresAuditSink;
 
 pub mod testing;
