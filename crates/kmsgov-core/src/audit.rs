@@ -405,12 +405,15 @@ const MAX_BATCH: usize = 4096;
 impl AuditLog {
     /// Opens the log kept in `sink`, signing checkpoints with `signer`, and
     /// starts its writer thread. The tree is rebuilt from the stored leaves
-    /// and checked against the last stored checkpoint.
+    /// up to the newest stored checkpoint and checked against it; what
+    /// other writers append later is caught up with when an append finds
+    /// the log grown.
     ///
     /// # Errors
     ///
-    /// The sink cannot be read, or its leaves do not match its last
-    /// checkpoint (the log was changed outside kmsgov).
+    /// The sink cannot be read, its leaves do not match its newest
+    /// checkpoint, or it holds entries beyond it (the log was changed
+    /// outside kmsgov).
     pub fn open(sink: Arc<dyn AuditSink>, signer: Signer) -> Result<AuditLog, AuditError> {
         let verifier =
             Verifier::parse(&signer.verifier_key()).map_err(|e| AuditError(e.to_string()))?;

@@ -122,6 +122,16 @@ impl PostgresAuditSink {
         })
     }
 
+    /// The log in the database of `store`, which opening it migrated, on
+    /// connections of its own (so appends never wait for a free store
+    /// connection, or the reverse).
+    #[must_use]
+    pub fn beside(store: &PostgresStore) -> PostgresAuditSink {
+        PostgresAuditSink {
+            store: unmigrated(store.config.clone()),
+        }
+    }
+
     /// Opens the log of a database that already has one, changing nothing
     /// (for checking a log with a user that may only read).
     ///

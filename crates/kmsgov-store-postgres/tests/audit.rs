@@ -119,8 +119,9 @@ fn appends_are_positional_and_read_back_in_order() {
     // Read-only opening finds the log; the store shares the database.
     let existing = PostgresAuditSink::open_existing(&db.url()).unwrap();
     assert_eq!(existing.size().unwrap(), 4099);
-    PostgresStore::open_config(db.config().clone()).unwrap();
+    let store = PostgresStore::open_config(db.config().clone()).unwrap();
     assert_eq!(existing.size().unwrap(), 4099);
+    assert_eq!(PostgresAuditSink::beside(&store).size().unwrap(), 4099);
 }
 
 #[test]

@@ -209,7 +209,11 @@ fn start(args: &Args) -> Result<(), String> {
     let root_key = root_key(args, &store_note)?;
     let signer = kmsgov_core::audit::checkpoint_signer(&root_key, &region)
         .map_err(|e| format!("the audit log: {e}"))?;
-    let shared_audit = matches!(store, StoreChoice::Postgres(_));
+    // With PostgreSQL, one audit log in the database for every server on it.
+    let shared_audit = match &store {
+        StoreChoice::Postgres(store) => Some(PostgresAuditSink::beside(store)),
+        StoreChoice::Sqlite(_) => None,
+    };
     let store = store.open()?;
     let kms = Kms::open(Config {
         region: region.clone(),
@@ -230,10 +234,7 @@ fn start(args: &Args) -> Result<(), String> {
         tracing::warn!("the audit log is off (--no-audit): requests leave no record");
         (kms, "audit log off (--no-audit)".to_owned())
     } else {
-        let (sink, shown): (Arc<dyn AuditSink>, String) = if shared_audit {
-            // One log for every server on the database.
-            let sink =
-                PostgresAuditSink::open(&args.store).map_err(|e| format!("the audit log: {e}"))?;
+        let (sink, shown): (Arc<dyn AuditSink>, String) = if let Some(sink) = shared_audit {
             let shown = sink.describe();
             (Arc::new(sink), shown)
         } else {
