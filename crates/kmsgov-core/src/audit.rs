@@ -605,6 +605,13 @@ fn commit(
                 }
                 match append_at_end(sink, signer, verifier, range, entries) {
                     Ok(done) => return Ok(done),
+                    // Refused at the end it just read, with nothing new
+                    // written meanwhile: not a race, so no retry helps.
+                    Err(None) if range.size() == first && sink_size(sink)? == first => {
+                        return Err(AuditError(format!(
+                            "the log refuses appends at its end (position {first}); run `kmsgov audit verify`"
+                        )))
+                    }
                     Err(None) => {}
                     Err(Some(e)) => return Err(e),
                 }
@@ -617,6 +624,10 @@ fn commit(
             Err(e) => return Err(AuditError(e.to_string())),
         }
     }
+}
+
+fn sink_size(sink: &dyn AuditSink) -> Result<u64, AuditError> {
+    sink.size().map_err(|e| AuditError(e.to_string()))
 }
 
 /// Appends `entries` with [`AuditSink::append_at_end`]: after checking

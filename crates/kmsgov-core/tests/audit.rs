@@ -660,3 +660,32 @@ fn entries_from_another_writer_that_do_not_verify_fail_the_batch() {
     assert!(log.append(entry(3)).is_err());
     assert_eq!(sink.size().unwrap(), 2);
 }
+
+/// A sink that refuses every append as if another writer were first, but
+/// never grows: the writer does not retry forever, and says so.
+#[derive(Debug, Default)]
+struct RefusesEverything(MemoryAuditSink);
+
+impl AuditSink for RefusesEverything {
+    fn append(&self, _: u64, _: &[AuditEntry], _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Conflict)
+    }
+    fn size(&self) -> Result<u64, StoreError> {
+        self.0.size()
+    }
+    fn read(&self, from: u64, to: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.0.read(from, to)
+    }
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.0.checkpoints()
+    }
+}
+
+#[test]
+fn a_sink_that_refuses_its_own_end_fails_the_batch() {
+    let sink = Arc::new(RefusesEverything::default());
+    let log = AuditLog::open(sink.clone() as Arc<dyn AuditSink>, signer()).unwrap();
+    let error = log.append(entry(0)).unwrap_err();
+    assert!(error.0.contains("refuses appends at its end"), "{error}");
+    assert_eq!(sink.size().unwrap(), 0);
+}
