@@ -413,3 +413,142 @@ fn two_running_servers_on_one_database_behave_as_one() {
         "PendingDeletion"
     );
 }
+
+/// Runs `kmsgov audit …` against the database's log; exit code and stdout.
+fn audit(db: &TestDatabase, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(assert_cmd::cargo::cargo_bin("kmsgov"))
+        .arg("audit")
+        .args(args)
+        .args(["--store", &db.url(), "--data-dir"])
+        .arg(dir.path())
+        .env("KMSGOV_ROOT_KEY", root_key())
+        .env_remove("KMSGOV_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.code() != Some(2),
+        "kmsgov audit {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), stdout)
+}
+
+#[test]
+fn servers_on_one_database_write_one_audit_log_that_verifies() {
+    let Some(db) = TestDatabase::create("servers_on_one_database_write_one_audit_log")
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let servers = [
+        serve(dirs[0].path(), &db.url(), false),
+        serve(dirs[1].path(), &db.url(), true),
+    ];
+    // Each server makes a key of its own, then both serve mixed traffic at
+    // once: Encrypt and Decrypt with it, a Decrypt that fails, and a key
+    // that does not exist.
+    const THREADS: usize = 3;
+    const ROUNDS: usize = 8;
+    let requests: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = servers
+            .iter()
+            .map(|server| {
+                let endpoint = server.endpoint.as_str();
+                s.spawn(move || {
+                    let key = ok(endpoint, "CreateKey", "{}")["KeyMetadata"]["KeyId"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    let per_thread: usize = std::thread::scope(|s| {
+                        let handles: Vec<_> = (0..THREADS)
+                            .map(|_| {
+                                let key = key.as_str();
+                                s.spawn(move || {
+                                    for _ in 0..ROUNDS {
+                                        let encrypt = format!(
+                                            r#"{{"KeyId":"{key}","Plaintext":"aGVsbG8="}}"#
+                                        );
+                                        let blob = ok(endpoint, "Encrypt", &encrypt)
+                                            ["CiphertextBlob"]
+                                            .as_str()
+                                            .unwrap()
+                                            .to_owned();
+                                        let decrypt = format!(r#"{{"CiphertextBlob":"{blob}"}}"#);
+                                        assert_eq!(
+                                            ok(endpoint, "Decrypt", &decrypt)["Plaintext"],
+                                            "aGVsbG8="
+                                        );
+                                    }
+                                    let (status, _) = call(
+                                        endpoint,
+                                        "Decrypt",
+                                        r#"{"CiphertextBlob":"bm90IGEgY2lwaGVydGV4dA=="}"#,
+                                    );
+                                    assert!(!status.contains("200"), "{status}");
+                                    let (status, _) = call(
+                                        endpoint,
+                                        "DescribeKey",
+                                        r#"{"KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}"#,
+                                    );
+                                    assert!(status.contains("400"), "{status}");
+                                    2 * ROUNDS + 2
+                                })
+                            })
+                            .collect();
+                        handles.into_iter().map(|h| h.join().unwrap()).sum()
+                    });
+                    1 + per_thread
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(requests, 2 * (1 + THREADS * (2 * ROUNDS + 2)));
+
+    // One log in the database, none in the data directories; it verifies
+    // while the servers run, and holds every request once.
+    for dir in &dirs {
+        assert!(!dir.path().join("audit.db").exists());
+    }
+    let (code, text) = audit(&db, &["verify"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!("ok: {requests} entries, root ")),
+        "{text}"
+    );
+    let (code, text) = audit(&db, &["show", "--format", "json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let shown: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shown.len(), requests);
+    for (i, entry) in shown.iter().enumerate() {
+        assert_eq!(entry["seq"].as_u64(), Some(i as u64));
+    }
+    let count = |op: &str| shown.iter().filter(|e| e["operation"] == op).count();
+    assert_eq!(count("CreateKey"), 2);
+    assert_eq!(count("Encrypt"), 2 * THREADS * ROUNDS);
+    assert_eq!(count("Decrypt"), 2 * THREADS * (ROUNDS + 1));
+    assert_eq!(count("DescribeKey"), 2 * THREADS);
+
+    // A server restarted on the database goes on with the same log.
+    drop(servers);
+    let again = serve(dirs[0].path(), &db.url(), false);
+    ok(&again.endpoint, "ListKeys", "{}");
+    let (code, text) = audit(&db, &["verify"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!("ok: {} entries", requests + 1)),
+        "{text}"
+    );
+    let (code, checkpoint) = audit(&db, &["checkpoint"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        checkpoint.contains(&format!("\n{}\n", requests + 1)),
+        "{checkpoint}"
+    );
+}

@@ -13,6 +13,18 @@
 //! service answers those requests with an internal error and releases
 //! nothing (fail closed).
 //!
+//! Several logs (servers) may write one sink: the sink appends only at its
+//! current end and answers [`StoreError::Conflict`] otherwise. A writer
+//! that gets `Conflict` catches up: it reads the entries the others wrote,
+//! checks them against the newest stored checkpoint (signed with the same
+//! key: every server derives it from the shared root key), adds them to
+//! its tree and tries its batch again at the new end with a new checkpoint,
+//! this time through [`AuditSink::append_at_end`], which holds off the
+//! other writers while it checks what they appended meanwhile and appends,
+//! so a busy writer cannot keep overtaking one that fell behind.
+//! So the sink holds one totally ordered log whose every commit has a
+//! checkpoint, and the sequence numbers callers get are global positions.
+//!
 //! Each leaf keeps the caller only as a keyed commitment and the request
 //! context only as a salted commitment; the salt, the caller and the
 //! context are in the entry's *detail record*, which the operator keeps
@@ -84,7 +96,58 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
     ///
     /// The log cannot be read.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
+
+    /// The newest stored checkpoint note with its tree size, if any. The
+    /// default takes the last of [`AuditSink::checkpoints`]; sinks that can
+    /// read just the newest should.
+    ///
+    /// # Errors
+    ///
+    /// The log cannot be read.
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        Ok(self.checkpoints()?.pop())
+    }
+
+    /// Appends `entries` at the end of the log, wherever it is, with no
+    /// other writer appending in between: the position of the first.
+    ///
+    /// `sign` is called first with what the log holds from position `from`
+    /// on (entries other writers appended, possibly none) and the newest
+    /// stored checkpoint, which covers them; it returns the signed
+    /// checkpoint for the log with `entries` added. When it fails, nothing
+    /// is appended and its error is returned.
+    ///
+    /// A writer sharing the sink with others calls this when
+    /// [`AuditSink::append`] answered `Conflict`, so that having fallen
+    /// behind it catches up and appends in one step rather than racing the
+    /// others again. Sinks that several processes write hold their write
+    /// lock across it; the default reads, then appends with `append`, and
+    /// may answer `Conflict` again.
+    ///
+    /// # Errors
+    ///
+    /// The log cannot be read or written, holds fewer than `from` entries,
+    /// or `sign` failed.
+    fn append_at_end(
+        &self,
+        from: u64,
+        entries: &[AuditEntry],
+        sign: &mut SignAtEnd<'_>,
+    ) -> Result<u64, StoreError> {
+        let latest = self.latest_checkpoint()?;
+        let end = latest.as_ref().map_or(0, |(at, _)| *at).max(from);
+        let behind = self.read(from, end)?;
+        let note = sign(&behind, latest.as_ref().map(|(at, n)| (*at, n.as_str())))?;
+        self.append(end, entries, &note)?;
+        Ok(end)
+    }
 }
+
+/// The callback of [`AuditSink::append_at_end`]: given the entries after
+/// the writer's position and the newest stored checkpoint (tree size and
+/// note), the signed checkpoint for the log with the new entries.
+pub type SignAtEnd<'a> =
+    dyn FnMut(&[AuditEntry], Option<(u64, &str)>) -> Result<String, StoreError> + Send + 'a;
 
 /// An audit log in memory, for tests and in-process use.
 #[derive(Debug, Default)]
@@ -163,6 +226,39 @@ impl AuditSink for MemoryAuditSink {
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
         Ok(lock(&self.inner).checkpoints.clone())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        Ok(lock(&self.inner).checkpoints.last().cloned())
+    }
+
+    fn append_at_end(
+        &self,
+        from: u64,
+        entries: &[AuditEntry],
+        sign: &mut SignAtEnd<'_>,
+    ) -> Result<u64, StoreError> {
+        let mut log = lock(&self.inner);
+        if log.broken {
+            return Err(StoreError::Unavailable(
+                "the audit log is unavailable".into(),
+            ));
+        }
+        let end = log.entries.len();
+        let behind = usize::try_from(from)
+            .ok()
+            .and_then(|from| log.entries.get(from..))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the audit log has {end} entries, fewer than the {from} written"
+                ))
+            })?;
+        let latest = log.checkpoints.last().map(|(at, n)| (*at, n.as_str()));
+        let note = sign(behind, latest)?;
+        log.entries.extend_from_slice(entries);
+        let size = log.entries.len() as u64;
+        log.checkpoints.push((size, note));
+        Ok(end as u64)
     }
 }
 
@@ -309,51 +405,34 @@ const MAX_BATCH: usize = 4096;
 impl AuditLog {
     /// Opens the log kept in `sink`, signing checkpoints with `signer`, and
     /// starts its writer thread. The tree is rebuilt from the stored leaves
-    /// and checked against the last stored checkpoint.
+    /// up to the newest stored checkpoint and checked against it; what
+    /// other writers append later is caught up with when an append finds
+    /// the log grown.
     ///
     /// # Errors
     ///
-    /// The sink cannot be read, or its leaves do not match its last
-    /// checkpoint (the log was changed outside kmsgov).
+    /// The sink cannot be read, its leaves do not match its newest
+    /// checkpoint, or it holds entries beyond it (the log was changed
+    /// outside kmsgov).
     pub fn open(sink: Arc<dyn AuditSink>, signer: Signer) -> Result<AuditLog, AuditError> {
+        let verifier =
+            Verifier::parse(&signer.verifier_key()).map_err(|e| AuditError(e.to_string()))?;
+        // The size first: every append stores its entries and their
+        // checkpoint together, so a checkpoint read afterwards covers at
+        // least this many entries, even while other writers append.
         let size = sink.size().map_err(|e| AuditError(e.to_string()))?;
-        let mut range = merkle::CompactRange::new();
-        let mut from = 0;
-        while from < size {
-            let to = (from + 65_536).min(size);
-            for entry in sink.read(from, to).map_err(|e| AuditError(e.to_string()))? {
-                range.push(merkle::leaf_hash(&entry.leaf));
-            }
-            from = to;
-        }
-        if range.size() != size {
+        let (range, _) = catch_up(sink.as_ref(), &verifier, &merkle::CompactRange::new())?;
+        if range.size() < size {
             return Err(AuditError(format!(
-                "the log says it has {size} entries but {} were read",
+                "the log says it has {size} entries but its last checkpoint covers {}; run `kmsgov audit verify`",
                 range.size()
             )));
         }
         let root = range.root();
-        let verifier =
-            Verifier::parse(&signer.verifier_key()).map_err(|e| AuditError(e.to_string()))?;
-        if let Some((at, note)) = sink
-            .checkpoints()
-            .map_err(|e| AuditError(e.to_string()))?
-            .last()
-        {
-            let stored = verifier
-                .verify(note)
-                .map_err(|e| AuditError(format!("the last checkpoint: {e}")))?;
-            if *at != size || stored.size != size || stored.root != root {
-                return Err(AuditError(format!(
-                    "the stored leaves do not match the last checkpoint (size {}); run `kmsgov audit verify`",
-                    stored.size
-                )));
-            }
-        }
         let head = Head {
-            size,
+            size: range.size(),
             root,
-            checkpoint: signer.sign(size, &root),
+            checkpoint: signer.sign(range.size(), &root),
         };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -370,7 +449,7 @@ impl AuditLog {
                 (Arc::clone(&shared), Arc::clone(&sink), Arc::clone(&signer));
             std::thread::Builder::new()
                 .name("kmsgov-audit".into())
-                .spawn(move || write_loop(&shared, sink.as_ref(), &signer, range))
+                .spawn(move || write_loop(&shared, sink.as_ref(), &signer, &verifier, range))
                 .map_err(|e| AuditError(format!("cannot start the audit writer: {e}")))?
         };
         Ok(AuditLog {
@@ -436,10 +515,15 @@ impl Drop for AuditLog {
     }
 }
 
+/// How many times in a row a batch may find that other writers appended
+/// first (and catch up) before it fails.
+const MAX_CATCH_UPS: usize = 32;
+
 fn write_loop(
     shared: &Shared,
     sink: &dyn AuditSink,
     signer: &Signer,
+    verifier: &Verifier,
     mut range: merkle::CompactRange,
 ) {
     loop {
@@ -458,29 +542,16 @@ fn write_loop(
             queue.pending.drain(..n).collect::<Vec<_>>()
         };
         let (entries, slots): (Vec<AuditEntry>, Vec<Slot>) = batch.into_iter().unzip();
-        let first = range.size();
-        let mut next = range.clone();
-        for entry in &entries {
-            next.push(merkle::leaf_hash(&entry.leaf));
-        }
-        let root = next.root();
-        let note = signer.sign(next.size(), &root);
-        let outcome = sink.append(first, &entries, &note);
+        let outcome = commit(shared, sink, signer, verifier, &mut range, &entries);
         let mut queue = lock(&shared.queue);
         match outcome {
-            Ok(()) => {
-                range = next;
-                queue.head = Head {
-                    size: range.size(),
-                    root,
-                    checkpoint: note,
-                };
+            Ok((first, head)) => {
+                queue.head = head;
                 for (i, slot) in slots.iter().enumerate() {
                     slot.complete(Ok(first + i as u64));
                 }
             }
-            Err(e) => {
-                let error = AuditError(e.to_string());
+            Err(error) => {
                 for slot in &slots {
                     slot.complete(Err(error.clone()));
                 }
@@ -488,4 +559,210 @@ fn write_loop(
         }
         shared.done.notify_all();
     }
+}
+
+/// Appends `entries` at the end of the log and advances `range` over them:
+/// the position of the first and the new head. When other writers appended first (the sink answers
+/// `Conflict`), catches up with what they wrote, checked against their
+/// signed checkpoint, and tries again at the new end, at most
+/// [`MAX_CATCH_UPS`] times. On failure `range` is what is known to be
+/// stored, and nothing of the batch was appended.
+fn commit(
+    shared: &Shared,
+    sink: &dyn AuditSink,
+    signer: &Signer,
+    verifier: &Verifier,
+    range: &mut merkle::CompactRange,
+    entries: &[AuditEntry],
+) -> Result<(u64, Head), AuditError> {
+    let mut catch_ups = 0;
+    loop {
+        let first = range.size();
+        let mut next = range.clone();
+        for entry in entries {
+            next.push(merkle::leaf_hash(&entry.leaf));
+        }
+        let root = next.root();
+        let note = signer.sign(next.size(), &root);
+        match sink.append(first, entries, &note) {
+            Ok(()) => {
+                *range = next;
+                let head = Head {
+                    size: range.size(),
+                    root,
+                    checkpoint: note,
+                };
+                return Ok((first, head));
+            }
+            Err(StoreError::Conflict) if catch_ups < MAX_CATCH_UPS => {
+                catch_ups += 1;
+                // Catch up with most of what the others wrote without
+                // holding them up, then with the rest while appending.
+                let (caught_up, head) = catch_up(sink, verifier, range)?;
+                *range = caught_up;
+                if let Some(head) = head {
+                    lock(&shared.queue).head = head;
+                }
+                match append_at_end(sink, signer, verifier, range, entries) {
+                    Ok(done) => return Ok(done),
+                    // Refused at the end it just read, with nothing new
+                    // written meanwhile: not a race, so no retry helps.
+                    Err(None) if range.size() == first && sink_size(sink)? == first => {
+                        return Err(AuditError(format!(
+                            "the log refuses appends at its end (position {first}); run `kmsgov audit verify`"
+                        )))
+                    }
+                    Err(None) => {}
+                    Err(Some(e)) => return Err(e),
+                }
+            }
+            Err(StoreError::Conflict) => {
+                return Err(AuditError(format!(
+                    "other writers appended first {MAX_CATCH_UPS} times in a row"
+                )))
+            }
+            Err(e) => return Err(AuditError(e.to_string())),
+        }
+    }
+}
+
+fn sink_size(sink: &dyn AuditSink) -> Result<u64, AuditError> {
+    sink.size().map_err(|e| AuditError(e.to_string()))
+}
+
+/// Appends `entries` with [`AuditSink::append_at_end`]: after checking
+/// what the log holds beyond `range` against the newest stored checkpoint,
+/// and advancing `range` over both. `Err(None)` when the sink answered
+/// `Conflict` (another writer appended in between; `range` is unchanged).
+fn append_at_end(
+    sink: &dyn AuditSink,
+    signer: &Signer,
+    verifier: &Verifier,
+    range: &mut merkle::CompactRange,
+    entries: &[AuditEntry],
+) -> Result<(u64, Head), Option<AuditError>> {
+    let mut failure = None;
+    let mut done = None;
+    let mut sign = |behind: &[AuditEntry], latest: Option<(u64, &str)>| {
+        let mut next = range.clone();
+        for entry in behind {
+            next.push(merkle::leaf_hash(&entry.leaf));
+        }
+        if let Err(e) = check_checkpoint(verifier, &next, latest) {
+            let message = e.0.clone();
+            failure = Some(e);
+            return Err(StoreError::Corrupt(message));
+        }
+        for entry in entries {
+            next.push(merkle::leaf_hash(&entry.leaf));
+        }
+        let root = next.root();
+        let note = signer.sign(next.size(), &root);
+        done = Some((next, root, note.clone()));
+        Ok(note)
+    };
+    match sink.append_at_end(range.size(), entries, &mut sign) {
+        Ok(first) => {
+            let Some((next, root, note)) = done else {
+                return Err(Some(AuditError(
+                    "the log appended without a checkpoint".into(),
+                )));
+            };
+            *range = next;
+            let head = Head {
+                size: range.size(),
+                root,
+                checkpoint: note,
+            };
+            Ok((first, head))
+        }
+        Err(StoreError::Conflict) => Err(None),
+        Err(e) => Err(Some(failure.unwrap_or(AuditError(e.to_string())))),
+    }
+}
+
+/// Checks that `latest`, the newest stored checkpoint, is signed with
+/// `verifier`'s key and is for the tree `range` (no checkpoint: an empty
+/// tree).
+fn check_checkpoint(
+    verifier: &Verifier,
+    range: &merkle::CompactRange,
+    latest: Option<(u64, &str)>,
+) -> Result<(), AuditError> {
+    let Some((at, note)) = latest else {
+        if range.size() == 0 {
+            return Ok(());
+        }
+        return Err(AuditError(format!(
+            "the log holds no checkpoint, but {} entries were written",
+            range.size()
+        )));
+    };
+    let stored = verifier
+        .verify(note)
+        .map_err(|e| AuditError(format!("the checkpoint stored for size {at}: {e}")))?;
+    if stored.size != at {
+        return Err(AuditError(format!(
+            "the checkpoint stored for size {at} says size {}",
+            stored.size
+        )));
+    }
+    if at != range.size() || stored.root != range.root() {
+        return Err(AuditError(format!(
+            "the stored entries do not match the checkpoint for size {at}; run `kmsgov audit verify`"
+        )));
+    }
+    Ok(())
+}
+
+/// `range` extended to the newest stored checkpoint: the entries after it
+/// read from the sink, and their tree checked against that checkpoint,
+/// which must be signed by `verifier`'s key. Also the head it leads to
+/// (`None` when the log has no checkpoint yet, and `range` stays empty).
+///
+/// # Errors
+///
+/// The sink cannot be read, the checkpoint does not verify, is older than
+/// `range`, or does not match the stored entries.
+fn catch_up(
+    sink: &dyn AuditSink,
+    verifier: &Verifier,
+    range: &merkle::CompactRange,
+) -> Result<(merkle::CompactRange, Option<Head>), AuditError> {
+    let read_error = |e: StoreError| AuditError(e.to_string());
+    let Some((at, note)) = sink.latest_checkpoint().map_err(read_error)? else {
+        check_checkpoint(verifier, range, None)?;
+        return Ok((range.clone(), None));
+    };
+    if at < range.size() {
+        return Err(AuditError(format!(
+            "the newest checkpoint is for {at} entries, but {} were written: was the log truncated? run `kmsgov audit verify`",
+            range.size()
+        )));
+    }
+    let mut next = range.clone();
+    while next.size() < at {
+        let from = next.size();
+        let to = (from + 65_536).min(at);
+        let read = sink.read(from, to).map_err(read_error)?;
+        if read.len() as u64 != to - from {
+            return Err(AuditError(format!(
+                "the checkpoint covers {at} entries, but only {} could be read",
+                from + read.len() as u64
+            )));
+        }
+        for entry in &read {
+            next.push(merkle::leaf_hash(&entry.leaf));
+        }
+    }
+    check_checkpoint(verifier, &next, Some((at, &note)))?;
+    let root = next.root();
+    Ok((
+        next,
+        Some(Head {
+            size: at,
+            root,
+            checkpoint: note,
+        }),
+    ))
 }

@@ -545,3 +545,147 @@ fn a_log_that_grows_while_it_is_checked_verifies() {
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(growing.size().unwrap(), 21);
 }
+
+fn signer() -> kmsgov_core::audit::Signer {
+    checkpoint_signer(&root_key(), "us-east-1").unwrap()
+}
+
+/// Two logs (two servers) on one sink, each appended to from several
+/// threads at once: one log holding every entry once, at the position its
+/// caller was told, that verifies.
+#[test]
+fn two_logs_on_one_sink_write_one_totally_ordered_log() {
+    let sink: Arc<dyn AuditSink> = Arc::new(MemoryAuditSink::new());
+    let logs = [
+        Arc::new(AuditLog::open(Arc::clone(&sink), signer()).unwrap()),
+        Arc::new(AuditLog::open(Arc::clone(&sink), signer()).unwrap()),
+    ];
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = Arc::clone(&logs[t % 2]);
+            std::thread::spawn(move || {
+                (0..150)
+                    .map(|i| {
+                        let n = t * 1000 + i;
+                        (log.append(entry(n)).unwrap(), n)
+                    })
+                    .collect::<Vec<(u64, usize)>>()
+            })
+        })
+        .collect();
+    let mut appended: Vec<(u64, usize)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    appended.sort_unstable();
+    let seqs: Vec<u64> = appended.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (0..1200).collect::<Vec<u64>>());
+    let stored = entries(sink.as_ref());
+    assert_eq!(stored.len(), 1200);
+    for (seq, n) in &appended {
+        assert_eq!(stored[*seq as usize], entry(*n), "entry {seq}");
+    }
+    let report = verify(sink.as_ref(), &verifier(), None).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.checkpoints, sink.checkpoints().unwrap().len());
+
+    // Each log goes on from the global end, and its head catches up.
+    assert_eq!(logs[0].append(entry(5000)).unwrap(), 1200);
+    assert_eq!(logs[1].append(entry(5001)).unwrap(), 1201);
+    assert_eq!(logs[0].append(entry(5002)).unwrap(), 1202);
+    assert_eq!(logs[0].head().size, 1203);
+    let report = verify(sink.as_ref(), &verifier(), Some(&logs[1].head().checkpoint)).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.size, 1203);
+}
+
+/// A log opened while another writes starts from the newest checkpoint,
+/// and goes on after what was written since.
+#[test]
+fn a_log_opened_beside_a_writer_starts_where_the_log_is() {
+    let sink: Arc<dyn AuditSink> = Arc::new(MemoryAuditSink::new());
+    let first = AuditLog::open(Arc::clone(&sink), signer()).unwrap();
+    for i in 0..10 {
+        assert_eq!(first.append(entry(i)).unwrap(), i as u64);
+    }
+    let second = AuditLog::open(Arc::clone(&sink), signer()).unwrap();
+    assert_eq!(second.head().size, 10);
+    assert_eq!(second.head().root, first.head().root);
+    for i in 10..15 {
+        assert_eq!(first.append(entry(i)).unwrap(), i as u64);
+    }
+    assert_eq!(second.append(entry(15)).unwrap(), 15);
+    assert_eq!(first.append(entry(16)).unwrap(), 16);
+    let report = verify(sink.as_ref(), &verifier(), None).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.size, 17);
+}
+
+/// What another writer appended is only taken on trust of a checkpoint
+/// signed with the log's key that matches the entries: otherwise the batch
+/// fails and nothing of it is written.
+#[test]
+fn entries_from_another_writer_that_do_not_verify_fail_the_batch() {
+    let sink = Arc::new(MemoryAuditSink::new());
+    let log = AuditLog::open(sink.clone() as Arc<dyn AuditSink>, signer()).unwrap();
+    assert_eq!(log.append(entry(0)).unwrap(), 0);
+
+    // Another key signs the checkpoint of an appended entry.
+    let foreign =
+        checkpoint_signer(&RootKey::from_bytes(&[9u8; 32]).unwrap(), "us-east-1").unwrap();
+    let hashes: Vec<_> = [entry(0), entry(1)]
+        .iter()
+        .map(|e| leaf_hash(&e.leaf))
+        .collect();
+    sink.append(1, &[entry(1)], &foreign.sign(2, &root(&hashes)))
+        .unwrap();
+    let error = log.append(entry(2)).unwrap_err();
+    assert!(error.0.contains("checkpoint stored for size 2"), "{error}");
+    assert_eq!(sink.size().unwrap(), 2);
+
+    // The right key, but a root that is not the entries'.
+    let sink = Arc::new(MemoryAuditSink::new());
+    let log = AuditLog::open(sink.clone() as Arc<dyn AuditSink>, signer()).unwrap();
+    assert_eq!(log.append(entry(0)).unwrap(), 0);
+    let forged: Vec<_> = [entry(0), entry(7)]
+        .iter()
+        .map(|e| leaf_hash(&e.leaf))
+        .collect();
+    sink.append(1, &[entry(1)], &signer().sign(2, &root(&forged)))
+        .unwrap();
+    let error = log.append(entry(2)).unwrap_err();
+    assert!(error.0.contains("do not match the checkpoint"), "{error}");
+    assert_eq!(sink.size().unwrap(), 2);
+    // It keeps failing closed rather than writing past what it cannot check.
+    assert!(log.append(entry(3)).is_err());
+    assert_eq!(sink.size().unwrap(), 2);
+}
+
+/// A sink that refuses every append as if another writer were first, but
+/// never grows: the writer does not retry forever, and says so.
+#[derive(Debug, Default)]
+struct RefusesEverything(MemoryAuditSink);
+
+impl AuditSink for RefusesEverything {
+    fn append(&self, _: u64, _: &[AuditEntry], _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Conflict)
+    }
+    fn size(&self) -> Result<u64, StoreError> {
+        self.0.size()
+    }
+    fn read(&self, from: u64, to: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.0.read(from, to)
+    }
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.0.checkpoints()
+    }
+}
+
+#[test]
+fn a_sink_that_refuses_its_own_end_fails_the_batch() {
+    let sink = Arc::new(RefusesEverything::default());
+    let log = AuditLog::open(sink.clone() as Arc<dyn AuditSink>, signer()).unwrap();
+    let error = log.append(entry(0)).unwrap_err();
+    assert!(error.0.contains("refuses appends at its end"), "{error}");
+    assert_eq!(sink.size().unwrap(), 0);
+}

@@ -101,7 +101,9 @@ const MIGRATIONS: &[&str] = &[
          record BYTEA NOT NULL
      );
      CREATE INDEX grants_by_key ON grants (key_id, grant_id);"#,
-    // 2: the change feed and the acknowledgements of the servers following it.
+    // 2: the audit log (`audit.rs`).
+    audit::MIGRATION,
+    // 3: the change feed and the acknowledgements of the servers following it.
     r#"CREATE TABLE changes (
          position BIGINT PRIMARY KEY,
          key_id TEXT COLLATE "C",
@@ -947,5 +949,8 @@ impl ChangeFeed for PostgresStore {
         })
     }
 }
+
+mod audit;
+pub use audit::PostgresAuditSink;
 
 pub mod testing;

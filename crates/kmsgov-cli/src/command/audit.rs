@@ -1,4 +1,6 @@
-//! `kmsgov audit`: the audit log of a data directory, offline.
+//! `kmsgov audit`: the audit log of a data directory (`audit.db`), or of a
+//! PostgreSQL database shared by several servers (`--store postgres://…`),
+//! offline.
 //!
 //! - `verify` recomputes the tree from every entry, checks every stored
 //!   checkpoint's signature and root, each leaf against its detail record,
@@ -9,13 +11,15 @@
 //! - `prove` gives evidence that one request is in the log, and `check`
 //!   verifies such evidence offline with only the pinned verifier key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use kmsgov_core::audit::leaf::op_name;
 use kmsgov_core::audit::verify::{check_evidence, prove, verify, Evidence};
 use kmsgov_core::audit::{checkpoint_signer, AuditSink, Leaf, Verifier};
 use kmsgov_core::clock::iso8601;
+use kmsgov_core::store::StoreError;
+use kmsgov_store_postgres::PostgresAuditSink;
 use kmsgov_store_sqlite::SqliteAuditSink;
 use serde_json::{json, Value};
 
@@ -66,9 +70,20 @@ pub(crate) struct CheckArgs {
 /// Where the log is.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Location {
-    /// The data directory of `kmsgov serve`.
+    /// The data directory of `kmsgov serve` (its `audit.db`, and its
+    /// `root.key`).
     #[arg(long, default_value = "./kmsgov-data")]
     data_dir: PathBuf,
+    /// The store `kmsgov serve` ran with: `sqlite` (the log is the data
+    /// directory's `audit.db`) or a PostgreSQL URL, `postgres://…` (the log
+    /// that every server on that database writes). Only read.
+    #[arg(
+        long,
+        env = "KMSGOV_STORE",
+        default_value = "sqlite",
+        hide_env_values = true
+    )]
+    store: String,
 }
 
 /// How to find the checkpoint key.
@@ -117,10 +132,12 @@ pub(crate) struct ShowArgs {
 pub(crate) fn run(command: &Command) -> u8 {
     let result = match command {
         Command::Verify(args) => run_verify(args),
-        Command::Checkpoint(location) => open(&location.data_dir).and_then(|sink| {
-            let stored = sink.checkpoints().map_err(|e| e.to_string())?;
-            let (_, note) = stored.last().ok_or("the audit log is empty")?;
-            out(note);
+        Command::Checkpoint(location) => open(location).and_then(|sink| {
+            let (_, note) = sink
+                .latest_checkpoint()
+                .map_err(|e| e.to_string())?
+                .ok_or("the audit log is empty")?;
+            out(&note);
             Ok(0)
         }),
         Command::VerifierKey(args) => signer_key(args).map(|key| {
@@ -137,12 +154,43 @@ pub(crate) fn run(command: &Command) -> u8 {
     })
 }
 
-fn open(data_dir: &Path) -> Result<SqliteAuditSink, String> {
-    let path = data_dir.join(AUDIT_DB);
+/// The log `location` names: the data directory's `audit.db`, or the
+/// PostgreSQL database's log (opened without changing the database).
+fn open(location: &Location) -> Result<Box<dyn AuditSink>, String> {
+    let spec = location.store.as_str();
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        return match PostgresAuditSink::open_existing(spec) {
+            Ok(sink) => Ok(Box::new(sink)),
+            Err(StoreError::NotFound) => Err(format!(
+                "--store: {}: no audit log (no server with this release has run on it)",
+                describe(spec)
+            )),
+            Err(e) => Err(format!("--store: {}: {e}", describe(spec))),
+        };
+    }
+    if spec != "sqlite" {
+        return Err(format!(
+            "--store: expected `sqlite` or a postgres:// URL, not {:?}",
+            spec.split('@').next_back().unwrap_or(spec)
+        ));
+    }
+    let path = location.data_dir.join(AUDIT_DB);
     if !path.exists() {
         return Err(format!("{}: no audit log", path.display()));
     }
-    SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))
+    let sink = SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Box::new(sink))
+}
+
+/// A PostgreSQL URL without its user and password.
+fn describe(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!(
+            "{scheme}://{}",
+            rest.rsplit_once('@').map_or(rest, |(_, host)| host)
+        ),
+        None => String::new(),
+    }
 }
 
 fn signer_key(args: &KeyArgs) -> Result<String, String> {
@@ -163,8 +211,8 @@ fn run_verify(args: &VerifyArgs) -> Result<u8, String> {
         }
         None => None,
     };
-    let sink = open(&args.key.location.data_dir)?;
-    let report = verify(&sink, &verifier, saved.as_deref()).map_err(|e| e.to_string())?;
+    let sink = open(&args.key.location)?;
+    let report = verify(sink.as_ref(), &verifier, saved.as_deref()).map_err(|e| e.to_string())?;
     let root = base64::engine::general_purpose::STANDARD.encode(report.root);
     if report.ok() {
         out(&format!(
@@ -193,7 +241,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8, String> {
 }
 
 fn run_prove(args: &ProveArgs) -> Result<u8, String> {
-    let sink = open(&args.location.data_dir)?;
+    let sink = open(&args.location)?;
     let size = sink.size().map_err(|e| e.to_string())?;
     let wanted = args.request_id.trim().to_ascii_lowercase();
     let mut from = 0;
@@ -205,7 +253,7 @@ fn run_prove(args: &ProveArgs) -> Result<u8, String> {
                 continue;
             };
             if uuid(&leaf.request_id) == wanted {
-                let evidence = prove(&sink, from + i as u64)?;
+                let evidence = prove(sink.as_ref(), from + i as u64)?;
                 let text = serde_json::to_string_pretty(&evidence).map_err(|e| e.to_string())?;
                 out(&format!("{text}\n"));
                 return Ok(0);
@@ -268,7 +316,7 @@ fn uuid(bytes: &[u8; 16]) -> String {
 }
 
 fn run_show(args: &ShowArgs) -> Result<u8, String> {
-    let sink = open(&args.location.data_dir)?;
+    let sink = open(&args.location)?;
     let size = sink.size().map_err(|e| e.to_string())?;
     let from = args.last.map_or(0, |n| size.saturating_sub(n));
     let entries = sink.read(from, size).map_err(|e| e.to_string())?;

@@ -1,8 +1,9 @@
 //! `kmsgov serve`: the KMS-compatible server on an embedded SQLite store, or
 //! on PostgreSQL with `--store postgres://…` (or `KMSGOV_STORE`).
 //!
-//! The data directory holds `kmsgov.db` (keys, aliases, grants; not with
-//! PostgreSQL), the audit log `audit.db` and, unless the operator supplies the
+//! The data directory holds `kmsgov.db` (keys, aliases, grants) and the audit
+//! log `audit.db` (with PostgreSQL both are in the database, the audit log
+//! shared by every server on it) and, unless the operator supplies the
 //! root key with `--root-key-file` or the `KMSGOV_ROOT_KEY` environment
 //! variable (base64), `root.key`: 32 random bytes created on first start with
 //! mode 0600. Key material is stored wrapped under the root key, so the
@@ -17,13 +18,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use kmsgov_authz::{Scenario, World};
-use kmsgov_core::audit::AuditLog;
+use kmsgov_core::audit::{AuditLog, AuditSink};
 use kmsgov_core::root_key::{RootKey, ROOT_KEY_LEN};
 use kmsgov_core::store::Store;
 use kmsgov_core::{Config, Kms, SystemClock};
 use kmsgov_policy::Caller;
 use kmsgov_server::{Authentication, Server};
-use kmsgov_store_postgres::PostgresStore;
+use kmsgov_store_postgres::{PostgresAuditSink, PostgresStore};
 use kmsgov_store_sqlite::{SqliteAuditSink, SqliteStore};
 
 use super::{add_guardrail_dir, err, out};
@@ -41,8 +42,9 @@ pub(crate) struct Args {
     data_dir: PathBuf,
     /// Where keys, aliases and grants are stored: `sqlite` (`kmsgov.db` in the
     /// data directory) or a PostgreSQL URL, `postgres://user@host:port/db`
-    /// (no TLS yet: loopback or a unix socket). The root key and the audit
-    /// log stay in the data directory either way.
+    /// (no TLS yet: loopback or a unix socket). With PostgreSQL the audit
+    /// log is kept in the same database, one log for every server on it.
+    /// The root key stays in the data directory either way.
     #[arg(
         long,
         env = "KMSGOV_STORE",
@@ -72,8 +74,9 @@ pub(crate) struct Args {
     /// wipes all state. Never for real keys.
     #[arg(long)]
     dev: bool,
-    /// Do not write the audit log (`<data-dir>/audit.db`). For measuring
-    /// its cost only: without it, requests leave no tamper-evident record.
+    /// Do not write the audit log (`<data-dir>/audit.db`, or the PostgreSQL
+    /// database's). For measuring its cost only: without it, requests leave
+    /// no tamper-evident record.
     #[arg(long)]
     no_audit: bool,
     /// A file holding a bearer token (its first line) that the decision API
@@ -206,6 +209,11 @@ fn start(args: &Args) -> Result<(), String> {
     let root_key = root_key(args, &store_note)?;
     let signer = kmsgov_core::audit::checkpoint_signer(&root_key, &region)
         .map_err(|e| format!("the audit log: {e}"))?;
+    // With PostgreSQL, one audit log in the database for every server on it.
+    let shared_audit = match &store {
+        StoreChoice::Postgres(store) => Some(PostgresAuditSink::beside(store)),
+        StoreChoice::Sqlite(_) => None,
+    };
     let store = store.open()?;
     let kms = Kms::open(Config {
         region: region.clone(),
@@ -226,15 +234,21 @@ fn start(args: &Args) -> Result<(), String> {
         tracing::warn!("the audit log is off (--no-audit): requests leave no record");
         (kms, "audit log off (--no-audit)".to_owned())
     } else {
-        let path = data_dir.join(AUDIT_DB);
+        let (sink, shown): (Arc<dyn AuditSink>, String) = if let Some(sink) = shared_audit {
+            let shown = sink.describe();
+            (Arc::new(sink), shown)
+        } else {
+            let path = data_dir.join(AUDIT_DB);
+            let shown = path.display().to_string();
+            let sink =
+                SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            (Arc::new(sink), shown)
+        };
         let note = format!(
-            "audit log in {}, checkpoint key {}",
-            path.display(),
+            "audit log in {shown}, checkpoint key {}",
             signer.verifier_key()
         );
-        let sink = SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let log = AuditLog::open(Arc::new(sink), signer)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let log = AuditLog::open(sink, signer).map_err(|e| format!("{shown}: {e}"))?;
         let kms = kms
             .with_audit(log)
             .map_err(|e| format!("the audit log: {e}"))?;
