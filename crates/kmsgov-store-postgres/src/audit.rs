@@ -31,9 +31,8 @@ use kmsgov_core::audit::{AuditEntry, AuditSink, SignAtEnd};
 use kmsgov_core::store::StoreError;
 use postgres::{Config, GenericClient, Row};
 
-use std::sync::Mutex;
 
-use crate::{corrupt, map_err, PostgresStore, CONNECT_TIMEOUT, MIGRATIONS};
+use crate::{corrupt, map_err, PostgresStore, MIGRATIONS};
 
 /// The schema of the audit log (a migration of the store's schema).
 pub(crate) const MIGRATION: &str = "CREATE TABLE audit_entries (
@@ -84,17 +83,8 @@ fn count(value: i64) -> Result<u64, StoreError> {
 
 /// A store on `config` with the defaults [`PostgresStore::open`] sets, whose
 /// schema is left as it is.
-fn unmigrated(mut config: Config) -> PostgresStore {
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("kmsgov");
-    }
-    PostgresStore {
-        config,
-        idle: Mutex::new(Vec::new()),
-    }
+fn unmigrated(config: Config) -> PostgresStore {
+    PostgresStore::unmigrated(config)
 }
 
 impl PostgresAuditSink {

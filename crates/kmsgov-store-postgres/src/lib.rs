@@ -219,19 +219,25 @@ impl PostgresStore {
         off_runtime(move || PostgresStore::open_blocking(config))
     }
 
-    fn open_blocking(mut config: Config) -> Result<PostgresStore, StoreError> {
+    /// A store on `config` with the defaults (connect timeout, application
+    /// name), whose schema is left as it is.
+    pub(crate) fn unmigrated(mut config: Config) -> PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("kmsgov");
         }
-        let store = PostgresStore {
+        PostgresStore {
             config,
             idle: Mutex::new(Vec::new()),
             listener: Mutex::new(None),
             pruned: Mutex::new(None),
-        };
+        }
+    }
+
+    fn open_blocking(config: Config) -> Result<PostgresStore, StoreError> {
+        let store = PostgresStore::unmigrated(config);
         let mut client = store.connect()?;
         migrate(&mut client, MIGRATIONS)?;
         store.release(client);
