@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod eval;
 pub(crate) mod explain;
 pub(crate) mod mcp;
+pub(crate) mod migrate;
 pub(crate) mod policy;
 pub(crate) mod reach;
 pub(crate) mod remote;

@@ -40,6 +40,9 @@ enum Command {
     /// Drives a KMS endpoint with signed requests from concurrent clients
     /// and prints requests/s, latency percentiles and errors as one JSON line.
     Bench(command::bench::Args),
+    /// Moves a data directory's SQLite store and audit log into a
+    /// PostgreSQL database, then checks both arrived whole.
+    Migrate(command::migrate::Args),
     /// The audit log of a data directory: verify it, save its checkpoint,
     /// list its decisions.
     #[command(subcommand)]
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => command::policy::run(&cmd),
         Command::Serve(args) => command::serve::run(&args),
         Command::Bench(args) => command::bench::run(&args),
+        Command::Migrate(args) => command::migrate::run(&args),
         Command::Audit(cmd) => command::audit::run(&cmd),
     };
     ExitCode::from(code)

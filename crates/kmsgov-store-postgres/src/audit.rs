@@ -31,7 +31,6 @@ use kmsgov_core::audit::{AuditEntry, AuditSink, SignAtEnd};
 use kmsgov_core::store::StoreError;
 use postgres::{Config, GenericClient, Row};
 
-
 use crate::{corrupt, map_err, PostgresStore, MIGRATIONS};
 
 /// The schema of the audit log (a migration of the store's schema).
