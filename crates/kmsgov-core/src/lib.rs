@@ -6,6 +6,8 @@
 //!   symmetric ciphertext format.
 //! - [`root_key`]: wrapping of key material at rest.
 //! - [`clock`]: time, behind a trait so tests can advance it.
+//! - [`governance`]: signed, hash-chained, compare-and-swap governance
+//!   records.
 //!
 //! The crate does no file or network I/O of its own: storage is behind
 //! [`store::Store`], time behind [`clock::Clock`].
@@ -18,6 +20,7 @@ pub mod ciphertext;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod governance;
 pub mod merkle;
 mod ops;
 pub mod root_key;
