@@ -619,8 +619,9 @@ impl Governance {
     /// # Errors
     ///
     /// No such pending record, the key may not sign it, the signature does
-    /// not verify, or the record is complete but no longer fits the head
-    /// ([`GovError::Stale`]; it is then dropped from the pending records).
+    /// not verify, or the record no longer fits the head (another change
+    /// landed first: [`GovError::Stale`], and it is dropped from the
+    /// pending records, as it can never be applied).
     pub fn approve(
         &self,
         record_hash: &Hash32,
@@ -651,7 +652,8 @@ impl Governance {
         // Checks the new signature (and every other) before anything is kept.
         let tally = chain.tally(&record).map_err(GovError::Rejected)?;
         if let Err(e) = chain.check_fits(&record) {
-            if e.is_stale() && tally.complete() {
+            if e.is_stale() {
+                // It can never be applied: drop it.
                 self.sink.remove_pending(record_hash)?;
             }
             return Err(rule(e));
