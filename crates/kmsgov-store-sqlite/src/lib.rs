@@ -14,8 +14,10 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod governance;
 
 pub use audit::SqliteAuditSink;
+pub use governance::{SqliteGovernanceSink, GOVERNANCE_DB};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
