@@ -114,6 +114,8 @@ const MIGRATIONS: &[&str] = &[
          applied BIGINT NOT NULL,
          seen TIMESTAMPTZ NOT NULL
      );"#,
+    // 4: the governance chain (`governance.rs`).
+    governance::MIGRATION,
 ];
 
 /// The advisory lock that serializes schema migrations of one database
@@ -958,5 +960,7 @@ impl ChangeFeed for PostgresStore {
 
 mod audit;
 pub use audit::PostgresAuditSink;
+mod governance;
+pub use governance::PostgresGovernanceSink;
 
 pub mod testing;
