@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod error;
 pub mod merkle;
 mod ops;
+pub mod receipt;
 pub mod root_key;
 pub mod service;
 pub mod store;
