@@ -23,6 +23,7 @@ pub mod error;
 pub mod governance;
 pub mod merkle;
 mod ops;
+pub mod receipt;
 pub mod root_key;
 pub mod service;
 pub mod store;
