@@ -52,7 +52,8 @@ def world():
         "name": "client tests",
         "accounts": {ACCOUNT: {}},
         "principals": [
-            principal("admin", [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]),
+            principal("admin", [{"Effect": "Allow", "Action": ["kms:*", "kmsgov:*"],
+                                 "Resource": "*"}]),
             principal("alice", [{"Effect": "Allow", "Action": CRYPTO_ACTIONS, "Resource": "*"}]),
             principal("bob", []),
         ],

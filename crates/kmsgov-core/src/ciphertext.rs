@@ -139,6 +139,20 @@ impl Header {
     pub fn governance(&self) -> Option<&Governance> {
         self.governance.as_ref()
     }
+
+    /// The hash that names this ciphertext in audit leaves and use
+    /// receipts: SHA-256(`kmsgov/cth` || header core || commitment), where
+    /// `blob` is the blob this header was parsed from.
+    #[must_use]
+    pub fn hash(&self, blob: &[u8]) -> [u8; 32] {
+        let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        context.update(b"kmsgov/cth");
+        context.update(blob.get(..self.core_len).unwrap_or_default());
+        context.update(&self.commitment);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(context.finish().as_ref());
+        out
+    }
 }
 
 impl fmt::Debug for Header {

@@ -19,6 +19,7 @@ pub mod canonical;
 pub mod ciphertext;
 pub mod clock;
 pub mod crypto;
+pub mod data_use;
 pub mod error;
 pub mod governance;
 pub mod merkle;

@@ -7,6 +7,7 @@ pub(crate) mod aliases;
 pub(crate) mod asymmetric;
 pub(crate) mod crypto;
 pub(crate) mod custom_key_stores;
+mod data_use;
 pub(crate) mod grants;
 pub(crate) mod import;
 pub(crate) mod keys;
@@ -29,7 +30,6 @@ use crate::service::Kms;
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
     pub(crate) kms: &'a Kms,
-    #[expect(dead_code, reason = "used by the grant operations, still to come")]
     pub(crate) caller: &'a Caller,
     /// The caller's account.
     pub(crate) account: &'a str,
@@ -43,6 +43,16 @@ pub(crate) struct Ctx<'a> {
     /// Unix milliseconds.
     #[allow(dead_code, reason = "for operations that need sub-second times")]
     pub(crate) now_ms: i64,
+    /// Set by a data operation on a governed ciphertext.
+    pub(crate) governed: std::cell::RefCell<Option<crate::service::UseRecord>>,
+}
+
+impl Ctx<'_> {
+    /// Records what a governed data operation adds to its audit leaf and
+    /// response.
+    pub(crate) fn set_governed(&self, governed: crate::service::UseRecord) {
+        *self.governed.borrow_mut() = Some(governed);
+    }
 }
 
 /// Whether the operation changes state (it then runs under the writer lock).

@@ -45,6 +45,7 @@ use crate::root_key::RootKey;
 use crate::store::{AliasRecord, GrantRecord, KeyRecord, Store};
 
 mod follow;
+pub mod governed;
 
 use follow::Follower;
 pub use follow::{LEASE, POLL_PERIOD, STALE_AFTER};
@@ -96,6 +97,14 @@ pub struct Response {
 pub struct PendingResponse {
     response: Response,
     ticket: Option<AuditTicket>,
+    minter: Option<Minter>,
+}
+
+/// What completes a use receipt once its decision is durable.
+#[derive(Debug)]
+struct Minter {
+    governance: Arc<governed::Governed>,
+    origin: String,
 }
 
 impl PendingResponse {
@@ -104,29 +113,74 @@ impl PendingResponse {
     /// error instead (fail closed: the output's secrets are zeroized as it
     /// drops).
     pub fn wait(self) -> Response {
-        let PendingResponse { response, ticket } = self;
+        let PendingResponse {
+            response,
+            ticket,
+            minter,
+        } = self;
         match ticket {
-            Some(t) => fail_closed(response, t.wait()),
+            Some(t) => release(response, t.wait(), minter.as_ref()),
             None => response,
         }
     }
 
     /// [`PendingResponse::wait`] for asynchronous callers.
     pub async fn finish(self) -> Response {
-        let PendingResponse { response, ticket } = self;
+        let PendingResponse {
+            response,
+            ticket,
+            minter,
+        } = self;
         match ticket {
             Some(t) => {
                 let outcome = t.await;
-                fail_closed(response, outcome)
+                release(response, outcome, minter.as_ref())
             }
             None => response,
         }
     }
 }
 
-fn fail_closed(mut response: Response, audited: Result<u64, AuditError>) -> Response {
-    if let Err(e) = audited {
-        response.result = Err(KmsError::internal(e.to_string()));
+/// Releases a response once its audit entry is written: fails it closed
+/// when the entry could not be, and otherwise completes its use receipt
+/// (if any) with the entry's position.
+fn release(
+    mut response: Response,
+    audited: Result<u64, AuditError>,
+    minter: Option<&Minter>,
+) -> Response {
+    let seq = match audited {
+        Ok(seq) => seq,
+        Err(e) => {
+            response.result = Err(KmsError::internal(e.to_string()));
+            return response;
+        }
+    };
+    let (Some(minter), Ok(output)) = (minter, &mut response.result) else {
+        return response;
+    };
+    let Some(mut draft) = output.1.as_mut().and_then(|u| u.receipt.take()) else {
+        return response;
+    };
+    draft.claims.audit_origin.clone_from(&minter.origin);
+    draft.claims.audit_index = seq;
+    match minter.governance.issuer().issue(&draft.claims) {
+        Ok(token) => {
+            if let Value::Object(map) = &mut output.0 {
+                map.insert("UseReceipt".into(), Value::String(token));
+                map.insert(
+                    "UseReceiptSalt".into(),
+                    Value::String(base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        draft.salt,
+                    )),
+                );
+            }
+        }
+        Err(e) => {
+            // Plaintext leaves only with its receipt.
+            response.result = Err(KmsError::internal(format!("use receipt: {e}")));
+        }
     }
     response
 }
@@ -134,7 +188,34 @@ fn fail_closed(mut response: Response, audited: Result<u64, AuditError>) -> Resp
 /// A response body. Members that carry secrets (`Plaintext`,
 /// `PrivateKeyPlaintext`, `SharedSecret`) are zeroized when it is dropped.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Output(Value);
+pub struct Output(Value, Option<Box<UseRecord>>);
+
+/// What a data operation on a governed ciphertext adds to its audit leaf
+/// and response: the ciphertext, the bound data-use policy, the governance
+/// position decided on, and the receipt to mint once the leaf is durable.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UseRecord {
+    pub(crate) ciphertext_hash: [u8; 32],
+    pub(crate) policy_id: [u8; 32],
+    pub(crate) key_version: u32,
+    pub(crate) governance_size: u64,
+    pub(crate) governance_root: [u8; 32],
+    pub(crate) receipt: Option<ReceiptDraft>,
+}
+
+/// A use receipt waiting for the audit position of its decision, with the
+/// salt of its plaintext commitment (returned as `UseReceiptSalt`).
+#[derive(Clone, PartialEq)]
+pub(crate) struct ReceiptDraft {
+    pub(crate) claims: crate::receipt::ReceiptClaims,
+    pub(crate) salt: [u8; 32],
+}
+
+impl fmt::Debug for ReceiptDraft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiptDraft").finish_non_exhaustive()
+    }
+}
 
 /// Response members whose values are secret.
 const SECRET_MEMBERS: [&str; 3] = ["Plaintext", "PrivateKeyPlaintext", "SharedSecret"];
@@ -143,7 +224,11 @@ impl Output {
     /// Wraps a response body.
     #[must_use]
     pub fn new(value: Value) -> Output {
-        Output(value)
+        Output(value, None)
+    }
+
+    pub(crate) fn use_record(&self) -> Option<&UseRecord> {
+        self.1.as_deref()
     }
 
     /// The body.
@@ -244,6 +329,8 @@ pub struct Kms {
     audit: Option<Audited>,
     /// Following the change feed of a shared store.
     follower: Option<Follower>,
+    /// Governance records, data-use policies and the receipt key.
+    governance: Option<Arc<governed::Governed>>,
 }
 
 /// The audit log and what builds its entries.
@@ -283,6 +370,7 @@ impl Kms {
             next_due: AtomicI64::new(i64::MAX),
             audit: None,
             follower: None,
+            governance: None,
         };
         let kms = match kms.store.feed() {
             Some(_) => Kms {
@@ -403,6 +491,22 @@ impl Kms {
         Ok(self)
     }
 
+    /// Adds governance: the record chain (data-use policies, key
+    /// defaults) and the receipt key. Receipts are issued only when there
+    /// is also an audit log, since a receipt names its decision's position
+    /// in it.
+    #[must_use]
+    pub fn with_governance(mut self, governance: governed::Governed) -> Kms {
+        self.governance = Some(Arc::new(governance));
+        self
+    }
+
+    /// Governance, when this service keeps it.
+    #[must_use]
+    pub fn governance(&self) -> Option<&governed::Governed> {
+        self.governance.as_deref()
+    }
+
     /// The audit log, when requests are written to one.
     #[must_use]
     pub fn audit_log(&self) -> Option<&AuditLog> {
@@ -482,7 +586,18 @@ impl Kms {
                     .entry(request, &response, self.clock.now_millis(), request_id);
             audit.log.submit(entry)
         });
-        PendingResponse { response, ticket }
+        let minter = match (&self.governance, &self.audit) {
+            (Some(governance), Some(_)) => Some(Minter {
+                governance: Arc::clone(governance),
+                origin: crate::audit::origin(&self.region),
+            }),
+            _ => None,
+        };
+        PendingResponse {
+            response,
+            ticket,
+            minter,
+        }
     }
 
     /// Runs one of kmsgov's own operations on the audit log
@@ -498,7 +613,20 @@ impl Kms {
         request_id: [u8; 16],
     ) -> PendingResponse {
         let audit = self.audit.as_ref();
-        if audit.is_none() && operation != AuditOperation::Evaluate {
+        if operation.is_governance() && self.governance.is_none() {
+            return PendingResponse {
+                response: Response {
+                    result: Err(KmsError::new(
+                        ErrorKind::UnsupportedOperationException,
+                        "This server keeps no governance records.",
+                    )),
+                    decision: None,
+                },
+                ticket: None,
+                minter: None,
+            };
+        }
+        if audit.is_none() && operation != AuditOperation::Evaluate && !operation.is_governance() {
             return PendingResponse {
                 response: Response {
                     result: Err(KmsError::new(
@@ -508,6 +636,7 @@ impl Kms {
                     decision: None,
                 },
                 ticket: None,
+                minter: None,
             };
         };
         let action = operation.action();
@@ -526,6 +655,9 @@ impl Kms {
         let result = match decision.outcome {
             Outcome::Allow => match (operation, audit) {
                 (AuditOperation::Evaluate, _) => self.evaluate(input).map(Output::new),
+                (op, _) if op.is_governance() => {
+                    governed::run_api(self, caller, op, input).map(Output::new)
+                }
                 (_, Some(audit)) => audit_api::run(&audit.log, operation, input).map(Output::new),
                 (_, None) => Err(KmsError::new(
                     ErrorKind::UnsupportedOperationException,
@@ -561,7 +693,11 @@ impl Kms {
             );
             audit.log.submit(entry)
         });
-        PendingResponse { response, ticket }
+        PendingResponse {
+            response,
+            ticket,
+            minter: None,
+        }
     }
 
     /// The engine's decision, with its path, for the request a
@@ -687,6 +823,12 @@ impl Kms {
                 continue;
             }
             if response.result.is_ok() && ops::mutates(op) {
+                if let Err(e) = self.record_governance(request, input, &response, now) {
+                    return Response {
+                        result: Err(e),
+                        decision: response.decision,
+                    };
+                }
                 if let Err(e) = self.await_followers(op) {
                     tracing::warn!(
                         error = e.name(),
@@ -741,8 +883,9 @@ impl Kms {
                     now,
                     now_ms,
                     ciphertext,
+                    governed: std::cell::RefCell::new(None),
                 };
-                ops::run(&ctx, op).map(Output::new)
+                ops::run(&ctx, op).map(|value| Output(value, ctx.governed.take().map(Box::new)))
             }
             Outcome::Deny => Err(KmsError::new(
                 ErrorKind::AccessDeniedException,
@@ -758,6 +901,121 @@ impl Kms {
             result,
             decision: Some(decision),
         }
+    }
+
+    /// Writes the governance records of what a successful change touched:
+    /// its key's governed state, an alias's target, a grant.
+    fn record_governance(
+        &self,
+        request: &Request<'_>,
+        input: &Map<String, Value>,
+        response: &Response,
+        now: i64,
+    ) -> Result<(), KmsError> {
+        let Some(governance) = &self.governance else {
+            return Ok(());
+        };
+        let Ok(output) = &response.result else {
+            return Ok(());
+        };
+        let account = request.caller.account().unwrap_or("");
+        let op = request.operation;
+        let mut keys: Vec<&str> = Vec::new();
+        for member in ["KeyId", "TargetKeyId"] {
+            if let Some(id) = input.get(member).and_then(Value::as_str) {
+                keys.push(id);
+            }
+        }
+        if let Some(id) = output
+            .get("KeyMetadata")
+            .and_then(|m| m.get("Arn"))
+            .and_then(Value::as_str)
+        {
+            keys.push(id);
+        }
+        for id in keys {
+            if let Ok(key) = self.live_key(account, id) {
+                self.record_key(&key.record.account, &key.record.key_id, now)?;
+            }
+        }
+        use kmsgov_authz::Operation as O;
+        if matches!(op, O::CreateAlias | O::UpdateAlias | O::DeleteAlias) {
+            if let Some(name) = input.get("AliasName").and_then(Value::as_str) {
+                let alias_arn = format!("arn:aws:kms:{}:{account}:{name}", self.region);
+                let target = self
+                    .store
+                    .alias(account, &self.region, name)?
+                    .map(|a| a.key_id);
+                governance.record_alias(&alias_arn, target.as_deref(), now)?;
+            }
+        }
+        if matches!(op, O::CreateGrant | O::RetireGrant | O::RevokeGrant) {
+            let id = output
+                .get("GrantId")
+                .or_else(|| input.get("GrantId"))
+                .and_then(Value::as_str);
+            if let Some(id) = id {
+                let grant = self.store.grant(id)?;
+                governance.record_grant(id, grant.as_ref(), now)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out the change an approved governance record makes: for a
+    /// key-policy binding, puts the published policy on the key.
+    pub(crate) fn apply_approved(
+        &self,
+        record: &crate::governance::Record,
+    ) -> Result<(), KmsError> {
+        let Some(governance) = &self.governance else {
+            return Ok(());
+        };
+        if record.record_type != crate::governance::RecordType::BindKeyPolicy {
+            return Ok(());
+        }
+        let arn = String::from_utf8_lossy(&record.payload).into_owned();
+        let Some(key_id) = arn.rsplit_once(":key/").map(|(_, id)| id.to_owned()) else {
+            return Ok(());
+        };
+        let Some((_, text)) = governance.records().policy(&record.new_hash) else {
+            return Err(KmsError::internal(
+                "an approved key policy is not published",
+            ));
+        };
+        let policy = String::from_utf8(text)
+            .map_err(|_| KmsError::internal("an approved key policy is not UTF-8"))?;
+        let _writer = self.lock_writer();
+        self.catch_up()?;
+        let Some(live) = self.live_key_by_id(&key_id) else {
+            return Err(KmsError::new(
+                ErrorKind::NotFoundException,
+                format!("Key '{arn}' does not exist"),
+            ));
+        };
+        if live.record.policy != policy {
+            let mut updated = live.record.clone();
+            updated.policy = policy;
+            self.update_key(updated)?;
+        }
+        if let Err(e) = self.await_followers(Operation::PutKeyPolicy) {
+            tracing::warn!(
+                error = e.name(),
+                "cannot confirm that the other services applied a change"
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the governance records of a key's governed state as it now
+    /// is (or of its deletion, when it is gone).
+    fn record_key(&self, account: &str, key_id: &str, now: i64) -> Result<(), KmsError> {
+        let Some(governance) = &self.governance else {
+            return Ok(());
+        };
+        let arn = format!("arn:aws:kms:{}:{account}:key/{key_id}", self.region);
+        let record = self.live_key_by_id(key_id).map(|k| k.record.clone());
+        governance.record_key(&arn, record.as_ref(), now)
     }
 
     /// Carries out what has fallen due: deletes keys whose deletion date has
@@ -785,6 +1043,7 @@ impl Kms {
                 Err(e) if e.is_store_race() && self.follower.is_some() => self.catch_up()?,
                 other => other?,
             }
+            self.record_key(&key.record.account, &key.record.key_id, now)?;
         }
         let next = self
             .read_state()

@@ -104,7 +104,7 @@ async fn kms_request(
         principal = caller.arn().to_owned();
         let operation = protocol::operation(header_str(&parts.headers, "x-amz-target"))?;
         protocol::check_content_type(header_str(&parts.headers, "content-type"))?;
-        let input = protocol::parse_body(&body)?;
+        let input = with_use_headers(protocol::parse_body(&body)?, &parts.headers);
         drop(body);
         let mut env = Environment::new();
         if let Some(ip) = peer {
@@ -323,4 +323,24 @@ fn log_other(request_id: &str, method: &Method, path: &str, status: StatusCode) 
         status = status.as_u16(),
         "not a kms request"
     );
+}
+
+/// The headers that state the intended use of the plaintext, for clients
+/// (the AWS SDKs) that cannot add members to a KMS request body; a member
+/// in the body wins over its header.
+const USE_HEADERS: [(&str, &str); 2] = [
+    ("x-kmsgov-purpose", "Purpose"),
+    ("x-kmsgov-audience", "Audience"),
+];
+
+fn with_use_headers(mut input: Value, headers: &HeaderMap) -> Value {
+    if let Value::Object(map) = &mut input {
+        for (header, member) in USE_HEADERS {
+            if let Some(value) = headers.get(header).and_then(|v| v.to_str().ok()) {
+                map.entry(member)
+                    .or_insert_with(|| Value::String(value.to_owned()));
+            }
+        }
+    }
+    input
 }

@@ -95,6 +95,18 @@ pub(crate) struct Args {
     /// A name for this run, copied into the output.
     #[arg(long)]
     label: Option<String>,
+    /// A data-use policy (JSON file) to publish and bind every ciphertext
+    /// to (through the `kmsgov:policy` encryption-context entry); Decrypt
+    /// and GenerateDataKey then state its first purpose, so each answer
+    /// carries a use receipt.
+    #[arg(long)]
+    data_policy: Option<std::path::PathBuf>,
+    /// A server to compare with, in the same run: the same operation is
+    /// measured there first (without `--data-policy`), then on
+    /// `--endpoint`, and the report gives both and their ratio. Repeat it
+    /// as `--endpoint`.
+    #[arg(long)]
+    baseline_endpoint: Vec<String>,
 }
 
 /// The longest `--duration` or `--warmup` (a day).
@@ -141,7 +153,55 @@ pub(crate) fn run(args: &Args) -> u8 {
             return 1;
         }
     };
-    match runtime.block_on(bench(args, &targets, warmup, duration)) {
+    let baseline = match args
+        .baseline_endpoint
+        .iter()
+        .map(|e| Target::new(args, e))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            err(&format!("kmsgov bench: {e}"));
+            return 2;
+        }
+    };
+    let policy = match &args.data_policy {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                err(&format!("kmsgov bench: {}: {e}", path.display()));
+                return 2;
+            }
+        },
+    };
+    let run = async {
+        if baseline.is_empty() {
+            return bench(args, &targets, policy.as_deref(), warmup, duration).await;
+        }
+        let base = bench(args, &baseline, None, warmup, duration).await?;
+        let main = bench(args, &targets, policy.as_deref(), warmup, duration).await?;
+        let rate = |r: &Value| {
+            r.get("requests_per_s")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+        };
+        let ratio = if rate(&base) > 0.0 {
+            round(rate(&main) / rate(&base), 3)
+        } else {
+            0.0
+        };
+        let requests = main.get("requests").cloned().unwrap_or(Value::Null);
+        Ok(json!({
+            "op": args.op.name(),
+            "clients": args.clients,
+            "baseline": base,
+            "measured": main,
+            "ratio": ratio,
+            "requests": requests,
+        }))
+    };
+    match runtime.block_on(run) {
         Ok(report) => {
             let succeeded = report.get("requests").and_then(Value::as_u64).unwrap_or(0);
             out(&format!("{report}\n"));
@@ -204,7 +264,12 @@ impl Target {
 
     /// A signed `POST /` for `operation` with `body`.
     fn request(&self, operation: &str, body: &[u8]) -> Result<http::Request<Full<Bytes>>, String> {
-        let target = format!("TrentService.{operation}");
+        // kmsgov's own operations carry their prefix (`KmsGov.Name`).
+        let target = if operation.contains('.') {
+            operation.to_owned()
+        } else {
+            format!("TrentService.{operation}")
+        };
         let headers = [
             ("host", self.authority.as_str()),
             ("content-type", kmsgov_server::CONTENT_TYPE),
@@ -311,8 +376,50 @@ async fn call_ok(target: &Target, operation: &str, body: &Value) -> Result<Value
     }
 }
 
+/// Publishes `policy` and returns the encryption context that binds it and
+/// the purpose to state.
+async fn publish(target: &Target, policy: &str) -> Result<(Value, String), String> {
+    let document: Value =
+        serde_json::from_str(policy).map_err(|e| format!("--data-policy: {e}"))?;
+    let purpose = document
+        .pointer("/Purposes/0")
+        .and_then(Value::as_str)
+        .ok_or("--data-policy: no Purposes")?
+        .to_owned();
+    let published = call_ok(target, "KmsGov.PublishPolicy", &json!({"Policy": policy})).await?;
+    let id = published
+        .get("PolicyId")
+        .and_then(Value::as_str)
+        .ok_or("PublishPolicy answered without PolicyId")?;
+    Ok((json!({"kmsgov:policy": id}), purpose))
+}
+
 /// Creates what the run needs and returns the body every request sends.
-async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
+async fn prepare(args: &Args, target: &Target, policy: Option<&str>) -> Result<Value, String> {
+    let (context, purpose) = match policy {
+        Some(policy) => {
+            let (context, purpose) = publish(target, policy).await?;
+            (Some(context), Some(purpose))
+        }
+        None => (None, None),
+    };
+    let body = prepare_plain(args, target, context.as_ref()).await?;
+    Ok(match (body, purpose) {
+        (Value::Object(mut map), Some(purpose))
+            if matches!(args.op, BenchOp::Decrypt | BenchOp::GenerateDataKey) =>
+        {
+            map.insert("Purpose".into(), Value::String(purpose));
+            Value::Object(map)
+        }
+        (body, _) => body,
+    })
+}
+
+async fn prepare_plain(
+    args: &Args,
+    target: &Target,
+    context: Option<&Value>,
+) -> Result<Value, String> {
     if args.op == BenchOp::CreateKey {
         return Ok(json!({"Description": "kmsgov bench"}));
     }
@@ -330,22 +437,27 @@ async fn prepare(args: &Args, target: &Target) -> Result<Value, String> {
     };
     let plaintext =
         base64::engine::general_purpose::STANDARD.encode(random_bytes(args.plaintext_bytes)?);
+    let context = context.cloned().unwrap_or_else(|| json!({}));
     Ok(match args.op {
-        BenchOp::Encrypt => json!({"KeyId": key_id, "Plaintext": plaintext}),
-        BenchOp::GenerateDataKey => json!({"KeyId": key_id, "KeySpec": "AES_256"}),
+        BenchOp::Encrypt => {
+            json!({"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": context})
+        }
+        BenchOp::GenerateDataKey => {
+            json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context})
+        }
         BenchOp::CreateKey => json!({"Description": "kmsgov bench"}),
         BenchOp::Decrypt => {
             let encrypted = call_ok(
                 target,
                 "Encrypt",
-                &json!({"KeyId": key_id, "Plaintext": plaintext}),
+                &json!({"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": context}),
             )
             .await?;
             let blob = encrypted
                 .get("CiphertextBlob")
                 .and_then(Value::as_str)
                 .ok_or("Encrypt answered without CiphertextBlob")?;
-            json!({"KeyId": key_id, "CiphertextBlob": blob})
+            json!({"KeyId": key_id, "CiphertextBlob": blob, "EncryptionContext": context})
         }
     })
 }
@@ -448,11 +560,12 @@ fn error_type(status: u16, body: &[u8]) -> String {
 async fn bench(
     args: &Args,
     targets: &[Target],
+    policy: Option<&str>,
     warmup: Duration,
     duration: Duration,
 ) -> Result<Value, String> {
     let first = targets.first().ok_or("no --endpoint")?;
-    let body = prepare(args, first).await?.to_string().into_bytes();
+    let body = prepare(args, first, policy).await?.to_string().into_bytes();
     let measure_from = Instant::now() + warmup;
     let end = measure_from + duration;
     let mut tasks = Vec::with_capacity(args.clients);
@@ -481,7 +594,11 @@ async fn bench(
     let requests = latencies.len();
     let error_count: u64 = errors.values().sum();
     let ms = |us: u64| (us as f64) / 1000.0;
-    let endpoint = match args.endpoint.as_slice() {
+    let endpoints: Vec<String> = targets
+        .iter()
+        .map(|t| format!("http://{}", t.authority))
+        .collect();
+    let endpoint = match endpoints.as_slice() {
         [one] => Value::from(one.as_str()),
         many => Value::from(many.to_vec()),
     };
@@ -498,6 +615,7 @@ async fn bench(
         "p99_ms": round(ms(percentile(&latencies, 0.99)), 3),
         "max_ms": round(ms(latencies.last().copied().unwrap_or(0)), 3),
         "error_types": errors,
+        "data_policy": policy.is_some(),
     });
     if let (Some(label), Some(object)) = (&args.label, report.as_object_mut()) {
         object.insert("label".to_owned(), Value::from(label.as_str()));

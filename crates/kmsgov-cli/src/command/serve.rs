@@ -19,13 +19,16 @@ use std::time::Duration;
 use base64::Engine as _;
 use kmsgov_authz::{Scenario, World};
 use kmsgov_core::audit::{AuditLog, AuditSink};
+use kmsgov_core::governance::{Governance, GovernanceSink};
+use kmsgov_core::receipt::ReceiptIssuer;
 use kmsgov_core::root_key::{RootKey, ROOT_KEY_LEN};
+use kmsgov_core::service::governed::Governed;
 use kmsgov_core::store::Store;
 use kmsgov_core::{Config, Kms, SystemClock};
 use kmsgov_policy::Caller;
 use kmsgov_server::{Authentication, Server};
-use kmsgov_store_postgres::{PostgresAuditSink, PostgresStore};
-use kmsgov_store_sqlite::{SqliteAuditSink, SqliteStore};
+use kmsgov_store_postgres::{PostgresAuditSink, PostgresGovernanceSink, PostgresStore};
+use kmsgov_store_sqlite::{SqliteAuditSink, SqliteGovernanceSink, SqliteStore};
 
 use super::{add_guardrail_dir, err, out};
 
@@ -79,6 +82,10 @@ pub(crate) struct Args {
     /// no tamper-evident record.
     #[arg(long)]
     no_audit: bool,
+    /// Do not keep governance records (data-use policies, signed records of
+    /// every change, use receipts). For measuring their cost only.
+    #[arg(long)]
+    no_governance: bool,
     /// A file holding a bearer token (its first line) that the decision API
     /// (`POST /v1/data/kmsgov/decision`) accepts instead of a signature, as
     /// calls by `--decision-token-principal`; for OPA-style clients.
@@ -95,6 +102,12 @@ pub(crate) struct Args {
 
 /// The audit database in the data directory.
 pub(crate) const AUDIT_DB: &str = "audit.db";
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 /// The account of the default world (without `--world`).
 const DEFAULT_ACCOUNT: &str = "000000000000";
 /// The administrator of the default world.
@@ -207,12 +220,34 @@ fn start(args: &Args) -> Result<(), String> {
         })?;
     let (store, store_note) = open_store(&args.store, data_dir)?;
     let root_key = root_key(args, &store_note)?;
+    let governance_seed = root_key
+        .derive(kmsgov_core::governance::SERVER_KEY_LABEL)
+        .map_err(|e| format!("the governance key: {e}"))?;
+    let receipt_seed = root_key
+        .derive(kmsgov_core::receipt::RECEIPT_KEY_LABEL)
+        .map_err(|e| format!("the receipt key: {e}"))?;
     let signer = kmsgov_core::audit::checkpoint_signer(&root_key, &region)
         .map_err(|e| format!("the audit log: {e}"))?;
     // With PostgreSQL, one audit log in the database for every server on it.
     let shared_audit = match &store {
         StoreChoice::Postgres(store) => Some(PostgresAuditSink::beside(store)),
         StoreChoice::Sqlite(_) => None,
+    };
+    let governance_sink: Option<(Arc<dyn GovernanceSink>, String)> = if args.no_governance {
+        None
+    } else {
+        Some(match &store {
+            StoreChoice::Postgres(store) => {
+                let sink = PostgresGovernanceSink::beside(store);
+                (Arc::new(sink), "the PostgreSQL database".to_owned())
+            }
+            StoreChoice::Sqlite(_) => {
+                let path = data_dir.join(kmsgov_store_sqlite::GOVERNANCE_DB);
+                let sink = SqliteGovernanceSink::open(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                (Arc::new(sink), path.display().to_string())
+            }
+        })
     };
     let store = store.open()?;
     let kms = Kms::open(Config {
@@ -253,6 +288,32 @@ fn start(args: &Args) -> Result<(), String> {
             .with_audit(log)
             .map_err(|e| format!("the audit log: {e}"))?;
         (kms, note)
+    };
+    let (kms, audit_note) = match governance_sink {
+        None => {
+            tracing::warn!(
+                "governance is off (--no-governance): no records, data-use policies or receipts"
+            );
+            (
+                kms,
+                format!("{audit_note}\ngovernance off (--no-governance)"),
+            )
+        }
+        Some((sink, shown)) => {
+            let records = Governance::open(sink, &governance_seed, &region, now_unix())
+                .map_err(|e| format!("{shown}: {e}"))?;
+            let issuer = ReceiptIssuer::from_seed(&receipt_seed)
+                .map_err(|e| format!("the receipt key: {e}"))?;
+            let note = format!(
+                "{audit_note}\ngovernance records in {shown}, server key {}, receipt key {}",
+                kmsgov_core::service::governed::server_key_text(&records.server_public_key()),
+                issuer.verifier_key()
+            );
+            (
+                kms.with_governance(Governed::new(Arc::new(records), issuer)),
+                note,
+            )
+        }
     };
     serve_kms(
         args,

@@ -50,9 +50,16 @@ pub(crate) fn run(
             Ok(json!({ "Evidence": evidence }))
         }
         // Decided against the service's state, not the log (`Kms`).
-        AuditOperation::Evaluate => Err(KmsError::new(
+        AuditOperation::Evaluate
+        | AuditOperation::PublishPolicy
+        | AuditOperation::GetPolicy
+        | AuditOperation::SetKeyDataPolicy
+        | AuditOperation::GetGovernanceHead
+        | AuditOperation::ListPendingChanges
+        | AuditOperation::ApproveChange
+        | AuditOperation::SubmitRecord => Err(KmsError::new(
             ErrorKind::UnsupportedOperationException,
-            "Evaluate is not an operation of the audit log.",
+            format!("{} is not an operation of the audit log.", operation.name()),
         )),
         AuditOperation::GetConsistencyProof => {
             let first = input

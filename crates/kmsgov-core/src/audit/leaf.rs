@@ -129,16 +129,44 @@ pub enum AuditOperation {
     /// body (`principal`, `operation`, `input`, `context`), decided against
     /// the service's current state and carried out on nothing.
     Evaluate,
+    /// Publishes a data-use policy in the governance records.
+    PublishPolicy,
+    /// A published policy document, by id.
+    GetPolicy,
+    /// Binds (or clears) a key's default data-use policy.
+    SetKeyDataPolicy,
+    /// The governance records' size, Merkle root, head and keys.
+    GetGovernanceHead,
+    /// Governance records waiting for signatures.
+    ListPendingChanges,
+    /// Adds a signer's signature to a pending record.
+    ApproveChange,
+    /// Submits a record built and signed elsewhere (a signer-set change).
+    SubmitRecord,
 }
 
 impl AuditOperation {
     /// Every audit operation.
-    pub const ALL: [AuditOperation; 4] = [
+    pub const ALL: [AuditOperation; 11] = [
         AuditOperation::GetCheckpoint,
         AuditOperation::GetInclusionProof,
         AuditOperation::GetConsistencyProof,
         AuditOperation::Evaluate,
+        AuditOperation::PublishPolicy,
+        AuditOperation::GetPolicy,
+        AuditOperation::SetKeyDataPolicy,
+        AuditOperation::GetGovernanceHead,
+        AuditOperation::ListPendingChanges,
+        AuditOperation::ApproveChange,
+        AuditOperation::SubmitRecord,
     ];
+
+    /// Whether it is one of the governance operations (answered from the
+    /// governance records rather than the audit log).
+    #[must_use]
+    pub fn is_governance(self) -> bool {
+        self.op_code() >= 20
+    }
 
     /// The operation's name.
     #[must_use]
@@ -148,6 +176,13 @@ impl AuditOperation {
             AuditOperation::GetInclusionProof => "GetInclusionProof",
             AuditOperation::GetConsistencyProof => "GetConsistencyProof",
             AuditOperation::Evaluate => "Evaluate",
+            AuditOperation::PublishPolicy => "PublishPolicy",
+            AuditOperation::GetPolicy => "GetPolicy",
+            AuditOperation::SetKeyDataPolicy => "SetKeyDataPolicy",
+            AuditOperation::GetGovernanceHead => "GetGovernanceHead",
+            AuditOperation::ListPendingChanges => "ListPendingChanges",
+            AuditOperation::ApproveChange => "ApproveChange",
+            AuditOperation::SubmitRecord => "SubmitRecord",
         }
     }
 
@@ -163,7 +198,8 @@ impl AuditOperation {
         format!("kmsgov:{}", self.name())
     }
 
-    /// Its op byte in leaves: 16, 17, 18, 19.
+    /// Its op byte in leaves: 16 to 19 for the audit operations and
+    /// Evaluate, 20 to 26 for the governance operations.
     #[must_use]
     pub fn op_code(self) -> u8 {
         match self {
@@ -171,6 +207,13 @@ impl AuditOperation {
             AuditOperation::GetInclusionProof => 17,
             AuditOperation::GetConsistencyProof => 18,
             AuditOperation::Evaluate => 19,
+            AuditOperation::PublishPolicy => 20,
+            AuditOperation::GetPolicy => 21,
+            AuditOperation::SetKeyDataPolicy => 22,
+            AuditOperation::GetGovernanceHead => 23,
+            AuditOperation::ListPendingChanges => 24,
+            AuditOperation::ApproveChange => 25,
+            AuditOperation::SubmitRecord => 26,
         }
     }
 }

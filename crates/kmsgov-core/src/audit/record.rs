@@ -172,6 +172,7 @@ impl Recorder {
         })
         .to_string()
         .into_bytes();
+        let used = response.result.as_ref().ok().and_then(|o| o.use_record());
         let leaf = Leaf {
             op: request.op,
             verdict,
@@ -180,14 +181,16 @@ impl Recorder {
             request_id,
             principal_commit: self.principal_commit(caller.account().unwrap_or(""), caller.arn()),
             key_id: key.unwrap_or([0; 16]),
-            key_version: 0,
-            ct_header_hash: [0; 32],
-            policy_hash: [0; 32],
-            gov_size: 0,
-            gov_root: [0; 32],
+            key_version: used.map_or(0, |u| u.key_version),
+            ct_header_hash: used.map_or([0; 32], |u| u.ciphertext_hash),
+            policy_hash: used.map_or([0; 32], |u| u.policy_id),
+            gov_size: used.map_or(0, |u| u.governance_size),
+            gov_root: used.map_or([0; 32], |u| u.governance_root),
             determining: sha256(&[b"kmsgov/determining", message.as_bytes()]),
             context_commit: sha256(&[b"kmsgov/ctx", &salt, context_bytes.as_bytes()]),
-            receipt_ref: [0; 32],
+            receipt_ref: used.and_then(|u| u.receipt.as_ref()).map_or([0; 32], |r| {
+                sha256(&[b"kmsgov/receipt", &r.claims.receipt_id])
+            }),
             detail_ref: sha256(&[&detail]),
         };
         AuditEntry {

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+use super::data_use;
 use super::params;
 use super::Ctx;
 use crate::ciphertext;
 use crate::crypto::{CryptoError, EncryptionAlgorithm, KeyMaterial, KeySpec, SecretBytes};
+use crate::data_use::DataUsePolicy;
 use crate::error::{ErrorKind, KmsError};
 use crate::service::LiveKey;
 
@@ -19,6 +21,7 @@ pub(crate) fn encrypt_with(
     algorithm: EncryptionAlgorithm,
     plaintext: &[u8],
     context: &std::collections::BTreeMap<String, String>,
+    governance: Option<&ciphertext::Governance>,
 ) -> Result<Vec<u8>, KmsError> {
     let (material, version) = key.current()?;
     if algorithm == EncryptionAlgorithm::SymmetricDefault {
@@ -28,7 +31,7 @@ pub(crate) fn encrypt_with(
             version,
             plaintext,
             context,
-            None,
+            governance,
         )?)
     } else {
         Ok(material.rsa_encrypt(algorithm, plaintext)?)
@@ -58,6 +61,46 @@ pub(crate) fn decrypt_with(
         let (material, _) = key.current()?;
         Ok(material.rsa_decrypt(algorithm, blob)?)
     }
+}
+
+/// For a symmetric blob: its header and bound data-use policy, after the
+/// policy's checks ([`data_use::check_decrypt`]); `None` for a blob bound to
+/// nothing and for asymmetric ciphertexts.
+fn governed_source(
+    ctx: &Ctx<'_>,
+    algorithm: EncryptionAlgorithm,
+    blob: &[u8],
+    context: &std::collections::BTreeMap<String, String>,
+    releases_plaintext: bool,
+) -> Result<Option<(Arc<DataUsePolicy>, ciphertext::Header)>, KmsError> {
+    if algorithm != EncryptionAlgorithm::SymmetricDefault {
+        return Ok(None);
+    }
+    let header = ciphertext::parse(blob).map_err(invalid_ciphertext)?;
+    Ok(
+        data_use::check_decrypt(ctx, &header, context, releases_plaintext)?
+            .map(|policy| (policy, header)),
+    )
+}
+
+/// Records a new governed blob for the audit leaf (and, with `released`,
+/// drafts the receipt for the plaintext that leaves).
+fn record_encryption(
+    ctx: &Ctx<'_>,
+    binding: &data_use::Binding,
+    key: &LiveKey,
+    blob: &[u8],
+    released: Option<&[u8]>,
+) -> Result<(), KmsError> {
+    let header = ciphertext::parse(blob).map_err(invalid_ciphertext)?;
+    data_use::record_use(
+        ctx,
+        &binding.policy,
+        header.hash(blob),
+        key,
+        header.key_version(),
+        released,
+    )
 }
 
 fn invalid_ciphertext<E>(_: E) -> KmsError {
@@ -96,7 +139,22 @@ pub(crate) fn encrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     let plaintext = SecretBytes::new(params::required_blob(ctx.input, "Plaintext")?);
     let algorithm = algorithm(ctx, "EncryptionAlgorithm", &key)?;
     let context = params::context(ctx.input, "EncryptionContext");
-    let blob = encrypt_with(&key, algorithm, plaintext.expose(), &context)?;
+    let binding = match algorithm {
+        EncryptionAlgorithm::SymmetricDefault => {
+            data_use::binding_for_encrypt(ctx, &key, &context)?
+        }
+        _ => None,
+    };
+    let blob = encrypt_with(
+        &key,
+        algorithm,
+        plaintext.expose(),
+        &context,
+        binding.as_ref().map(|b| &b.fields),
+    )?;
+    if let Some(binding) = &binding {
+        record_encryption(ctx, binding, &key, &blob, None)?;
+    }
     Ok(json!({
         "CiphertextBlob": params::b64(&blob),
         "KeyId": key.arn,
@@ -110,7 +168,18 @@ pub(crate) fn decrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     let key = source_key(ctx, "KeyId", &blob)?;
     let algorithm = algorithm(ctx, "EncryptionAlgorithm", &key)?;
     let context = params::context(ctx.input, "EncryptionContext");
+    let bound = governed_source(ctx, algorithm, &blob, &context, true)?;
     let plaintext = decrypt_with(&key, algorithm, &blob, &context)?;
+    if let Some((policy, header)) = bound {
+        data_use::record_use(
+            ctx,
+            &policy,
+            header.hash(&blob),
+            &key,
+            header.key_version(),
+            Some(plaintext.expose()),
+        )?;
+    }
     Ok(json!({
         "KeyId": key.arn,
         "Plaintext": params::b64(plaintext.expose()),
@@ -143,12 +212,21 @@ pub(crate) fn generate_data_key(ctx: &Ctx<'_>, with_plaintext: bool) -> Result<V
     };
     let data_key = crate::crypto::random_bytes(len)?;
     let context = params::context(ctx.input, "EncryptionContext");
+    let binding = data_use::binding_for_encrypt(ctx, &key, &context)?;
+    if let Some(binding) = &binding {
+        data_use::check_stated(ctx, &binding.policy)?;
+    }
     let blob = encrypt_with(
         &key,
         EncryptionAlgorithm::SymmetricDefault,
         data_key.expose(),
         &context,
+        binding.as_ref().map(|b| &b.fields),
     )?;
+    if let Some(binding) = &binding {
+        let released = with_plaintext.then(|| data_key.expose());
+        record_encryption(ctx, binding, &key, &blob, released)?;
+    }
     let mut out = json!({
         "CiphertextBlob": params::b64(&blob),
         "KeyId": key.arn,
@@ -174,18 +252,35 @@ pub(crate) fn re_encrypt(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
         params::required(ctx.input, "DestinationKeyId")?,
     )?;
     let destination_algorithm = algorithm(ctx, "DestinationEncryptionAlgorithm", &destination)?;
-    let plaintext = decrypt_with(
-        &source,
-        source_algorithm,
-        &blob,
-        &params::context(ctx.input, "SourceEncryptionContext"),
-    )?;
+    let source_context = params::context(ctx.input, "SourceEncryptionContext");
+    let bound = governed_source(ctx, source_algorithm, &blob, &source_context, false)?;
+    let plaintext = decrypt_with(&source, source_algorithm, &blob, &source_context)?;
+    let destination_context = params::context(ctx.input, "DestinationEncryptionContext");
+    let binding = match destination_algorithm {
+        EncryptionAlgorithm::SymmetricDefault => data_use::binding_for_reencrypt(
+            ctx,
+            &destination,
+            &destination_context,
+            bound.as_ref().map(|(policy, _)| policy),
+        )?,
+        _ if bound.is_some() => {
+            return Err(KmsError::new(
+                ErrorKind::AccessDeniedException,
+                "A ciphertext bound to a data-use policy can be re-encrypted only under a symmetric key, which keeps the binding.",
+            ))
+        }
+        _ => None,
+    };
     let reencrypted = encrypt_with(
         &destination,
         destination_algorithm,
         plaintext.expose(),
-        &params::context(ctx.input, "DestinationEncryptionContext"),
+        &destination_context,
+        binding.as_ref().map(|b| &b.fields),
     )?;
+    if let Some(binding) = &binding {
+        record_encryption(ctx, binding, &destination, &reencrypted, None)?;
+    }
     Ok(json!({
         "CiphertextBlob": params::b64(&reencrypted),
         "SourceKeyId": source.arn,
@@ -211,12 +306,21 @@ pub(crate) fn generate_data_key_pair(
     let pair = KeyMaterial::generate(spec)?;
     let public_key = pair.public_key_der()?;
     let context = params::context(ctx.input, "EncryptionContext");
+    let binding = data_use::binding_for_encrypt(ctx, &key, &context)?;
+    if let Some(binding) = &binding {
+        data_use::check_stated(ctx, &binding.policy)?;
+    }
     let blob = encrypt_with(
         &key,
         EncryptionAlgorithm::SymmetricDefault,
         pair.expose_secret(),
         &context,
+        binding.as_ref().map(|b| &b.fields),
     )?;
+    if let Some(binding) = &binding {
+        let released = with_plaintext.then(|| pair.expose_secret());
+        record_encryption(ctx, binding, &key, &blob, released)?;
+    }
     let mut out = Map::new();
     out.insert("PrivateKeyCiphertextBlob".into(), json!(params::b64(&blob)));
     if with_plaintext {

@@ -30,6 +30,9 @@ pub(crate) fn put_key_policy(ctx: &Ctx<'_>) -> Result<Value, KmsError> {
     let live = named_key(ctx)?;
     let policy = params::required(ctx.input, "Policy")?;
     if policy != live.record.policy {
+        if let Some(governance) = ctx.kms.governance() {
+            governance.propose_key_policy(&live.arn, policy, ctx.now)?;
+        }
         let mut record = live.record.clone();
         policy.clone_into(&mut record.policy);
         ctx.kms.update_key(record)?;
