@@ -23,9 +23,9 @@ db=kmsgov_bench_$$
 base=${url%/*}
 psql "$url" -qc "CREATE DATABASE $db" >&2
 work=$(mktemp -d)
-pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # The servers' pids are in files: start_server runs in a subshell.
+    for f in "$work"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
     wait 2>/dev/null || true
     psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >&2 || true
     rm -rf "$work"
@@ -38,7 +38,7 @@ start_server() {
     mkdir -p "$work/$name"
     KMSGOV_ROOT_KEY=$key RUST_LOG=error "$bin" serve --dev --listen 127.0.0.1:0 \
         --store "$base/$db" --data-dir "$work/$name" >"$work/$name.out" 2>"$work/$name.err" &
-    pids+=($!)
+    echo $! >"$work/$name.pid"
     for _ in $(seq 100); do
         if grep -q '^kmsgov listening on ' "$work/$name.out"; then
             sed -n 's/^kmsgov listening on \([^ ]*\).*/\1/p' "$work/$name.out"

@@ -108,6 +108,7 @@ fn now_unix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
 /// The account of the default world (without `--world`).
 const DEFAULT_ACCOUNT: &str = "000000000000";
 /// The administrator of the default world.
@@ -502,8 +503,9 @@ fn load_world(path: &Path, guardrails: Option<&Path>) -> Result<World, String> {
     Ok(world)
 }
 
-/// One account with an administrator allowed `kms:*`, who signs with the
-/// given access key.
+/// One account with an administrator allowed `kms:*` and kmsgov's own
+/// operations (`kmsgov:*`: the audit log, the governance records), who
+/// signs with the given access key.
 fn default_world(access_key_id: &str, secret: &str) -> Result<World, String> {
     let text = serde_json::json!({
         "name": "kmsgov serve default world",
@@ -511,7 +513,7 @@ fn default_world(access_key_id: &str, secret: &str) -> Result<World, String> {
         "principals": [{
             "arn": DEFAULT_ADMIN,
             "policies": [{"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}],
+                {"Effect": "Allow", "Action": ["kms:*", "kmsgov:*"], "Resource": "*"}]}],
             "access_keys": [{"id": access_key_id, "secret": secret}]
         }],
         "tests": []
