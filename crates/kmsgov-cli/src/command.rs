@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod eval;
 pub(crate) mod explain;
+pub(crate) mod governance;
 pub(crate) mod mcp;
 pub(crate) mod migrate;
 pub(crate) mod policy;

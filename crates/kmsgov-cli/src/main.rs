@@ -47,6 +47,10 @@ enum Command {
     /// list its decisions.
     #[command(subcommand)]
     Audit(command::audit::Command),
+    /// The governance chain: make and use administrator keys, verify the
+    /// chain against pinned keys, list its records.
+    #[command(subcommand)]
+    Governance(command::governance::Command),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => command::bench::run(&args),
         Command::Migrate(args) => command::migrate::run(&args),
         Command::Audit(cmd) => command::audit::run(&cmd),
+        Command::Governance(cmd) => command::governance::run(&cmd),
     };
     ExitCode::from(code)
 }
