@@ -211,7 +211,10 @@ fn parse_hash(text: &str) -> Result<Hash32, String> {
 }
 
 /// The records and pending records `location` names.
-fn load(location: &Location) -> Result<(Vec<Vec<u8>>, Vec<(Hash32, Vec<u8>)>), String> {
+/// Records and pending records (hash, bytes).
+type Loaded = (Vec<Vec<u8>>, Vec<(Hash32, Vec<u8>)>);
+
+fn load(location: &Location) -> Result<Loaded, String> {
     if let Some(path) = &location.records {
         let shown = path.display();
         let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
@@ -321,10 +324,7 @@ fn run_export(args: &ExportArgs) -> Result<u8, String> {
 
 fn run_show(args: &ShowArgs) -> Result<u8, String> {
     let (_, pending) = load(&args.location)?;
-    let records = match records(&args.location)? {
-        Ok(records) => records,
-        Err(failure) => return Err(failure),
-    };
+    let records = records(&args.location)??;
     let json = args.format == "json";
     let mut text = String::new();
     // Applied without pins: `show` describes, `verify` checks.
@@ -384,10 +384,10 @@ fn describe(record: &Record, hash: &str, json: bool, what: &str, problem: Option
             "signed_by": signers,
         });
         if let Some(set) = &set {
-            value["signer_set"] = signer_set_json(set);
+            set_member(&mut value, "signer_set", signer_set_json(set));
         }
         if let Some(problem) = problem {
-            value["problem"] = json!(problem);
+            set_member(&mut value, "problem", json!(problem));
         }
         return value.to_string();
     }
@@ -428,10 +428,10 @@ fn describe_pending(info: &PendingInfo, json: bool) -> String {
     let mut line = describe(&info.record, &hash, json, "pending", None);
     if json {
         if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&line) {
-            value["have"] = json!(info.have);
-            value["need"] = json!(info.need);
+            set_member(&mut value, "have", json!(info.have));
+            set_member(&mut value, "need", json!(info.need));
             if let Some(stale) = &info.stale {
-                value["stale"] = json!(stale);
+                set_member(&mut value, "stale", json!(stale));
             }
             line = value.to_string();
         }
@@ -471,5 +471,12 @@ fn short(hash: &Hash32) -> String {
         "-".to_owned()
     } else {
         hex(hash.get(..8).unwrap_or_default())
+    }
+}
+
+/// Sets a member of a JSON object (nothing when it is not one).
+fn set_member(value: &mut serde_json::Value, name: &str, member: serde_json::Value) {
+    if let Some(object) = value.as_object_mut() {
+        object.insert(name.to_owned(), member);
     }
 }
