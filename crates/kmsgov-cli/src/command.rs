@@ -8,6 +8,7 @@ pub(crate) mod mcp;
 pub(crate) mod migrate;
 pub(crate) mod policy;
 pub(crate) mod reach;
+pub(crate) mod receipt;
 pub(crate) mod remote;
 pub(crate) mod serve;
 pub(crate) mod test;

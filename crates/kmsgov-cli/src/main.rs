@@ -47,6 +47,10 @@ enum Command {
     /// list its decisions.
     #[command(subcommand)]
     Audit(command::audit::Command),
+    /// Use receipts: verify one for a use, narrow it, inspect it, or print
+    /// the key that signs them.
+    #[command(subcommand)]
+    Receipt(command::receipt::Command),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => command::bench::run(&args),
         Command::Migrate(args) => command::migrate::run(&args),
         Command::Audit(cmd) => command::audit::run(&cmd),
+        Command::Receipt(cmd) => command::receipt::run(&cmd),
     };
     ExitCode::from(code)
 }
