@@ -47,6 +47,14 @@ enum Command {
     /// list its decisions.
     #[command(subcommand)]
     Audit(command::audit::Command),
+    /// The governance chain: make and use administrator keys, verify the
+    /// chain against pinned keys, list its records.
+    #[command(subcommand)]
+    Governance(command::governance::Command),
+    /// Use receipts: verify one for a use, narrow it, inspect it, or print
+    /// the key that signs them.
+    #[command(subcommand)]
+    Receipt(command::receipt::Command),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +71,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => command::bench::run(&args),
         Command::Migrate(args) => command::migrate::run(&args),
         Command::Audit(cmd) => command::audit::run(&cmd),
+        Command::Governance(cmd) => command::governance::run(&cmd),
+        Command::Receipt(cmd) => command::receipt::run(&cmd),
     };
     ExitCode::from(code)
 }
