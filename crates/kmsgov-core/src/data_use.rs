@@ -247,10 +247,11 @@ pub fn parse_id(text: &str) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        out[i] = u8::try_from(hi * 16 + lo).ok()?;
+    for (slot, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        let hi = (*hi as char).to_digit(16)?;
+        let lo = (*lo as char).to_digit(16)?;
+        *slot = u8::try_from(hi * 16 + lo).ok()?;
     }
     Some(out)
 }
