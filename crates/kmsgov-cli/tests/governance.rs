@@ -137,6 +137,31 @@ fn keygen_and_sign() {
             base64::engine::general_purpose::STANDARD.encode(&expected.sig)
         )
     );
+    // An approval over a proposal hash (alg 2).
+    let (code, text) = stdout(
+        kmsgov()
+            .args(["governance", "sign", "--key"])
+            .arg(&key_file)
+            .args(["--proposal-hash", &hex(&hash)]),
+    );
+    assert_eq!(code, 0, "{text}");
+    let expected = key.approve(&hash);
+    assert_eq!(
+        text,
+        format!(
+            "key-id {:08x}\nsignature {}\n",
+            expected.key_id,
+            base64::engine::general_purpose::STANDARD.encode(&expected.sig)
+        )
+    );
+    // One of the two, not both.
+    let both = kmsgov()
+        .args(["governance", "sign", "--key"])
+        .arg(&key_file)
+        .args(["--record-hash", &hex(&hash), "--proposal-hash", &hex(&hash)])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
     let bad = kmsgov()
         .args(["governance", "sign", "--key"])
         .arg(&key_file)

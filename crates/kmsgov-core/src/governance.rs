@@ -33,7 +33,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::store::StoreError;
 
 pub use chain::{hex, policy_id, publish_payload, Chain, ChainError, PolicyKind, Quorum, Tally};
-pub use record::{scope_id, Hash32, Record, RecordError, RecordType, Signature};
+pub use record::{
+    scope_id, Hash32, Record, RecordError, RecordType, Signature, ALG_ED25519, ALG_ED25519_APPROVAL,
+};
 pub use signer_set::{
     format_public_key, key_id, parse_public_key, GovernanceKey, SignerSet, SignerSetError,
 };
@@ -312,7 +314,9 @@ pub struct Change {
     pub new_hash: Hash32,
     /// The type-specific payload.
     pub payload: Vec<u8>,
-    /// SHA-256 of the change ticket or approval document.
+    /// SHA-256 of the change ticket or approval document. All zeros: the
+    /// server fills in a fresh random value, so that the same change can be
+    /// proposed again later without its approvals being replayable.
     pub justification: Hash32,
 }
 
@@ -328,7 +332,8 @@ pub enum Submitted {
     },
     /// It waits for more signatures ([`Governance::approve`]).
     Pending {
-        /// Its hash (what approvers sign).
+        /// Its record hash (administrators approve its proposal hash,
+        /// [`PendingInfo::proposal_hash`], which survives rebasing).
         record_hash: Hash32,
         /// Signatures counted (see [`Tally::have_need`]).
         have: u8,
@@ -340,8 +345,12 @@ pub enum Submitted {
 /// A pending record as people see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingInfo {
-    /// Its hash (what approvers sign).
+    /// Its hash (what `alg` 1 signatures sign; it changes when the record
+    /// is rebased).
     pub record_hash: Hash32,
+    /// Its proposal hash (what approvals, `alg` 2, sign; it survives
+    /// rebasing).
+    pub proposal_hash: Hash32,
     /// The record, with the signatures it has.
     pub record: Record,
     /// Signatures counted (see [`Tally::have_need`]).
@@ -529,9 +538,14 @@ impl Governance {
         expected_old: Option<Hash32>,
         now: u64,
     ) -> Result<Submitted, GovError> {
+        let mut change = change.clone();
+        if change.justification == [0; 32] {
+            aws_lc_rs::rand::fill(&mut change.justification)
+                .map_err(|_| GovError::Invalid("no random bytes for the justification".into()))?;
+        }
         for _ in 0..MAX_RETRIES {
             self.catch_up(chain)?;
-            let record = self.build(chain, change, now)?;
+            let record = self.build(chain, &change, now)?;
             if let Some(expected) = expected_old {
                 if record.expected_old != expected {
                     return Err(GovError::Stale(ChainError::Cas {
@@ -612,49 +626,62 @@ impl Governance {
         }
     }
 
-    /// Adds the signature of `key_id` to the pending record `record_hash`,
-    /// after checking it; applies the record once it has enough. A second
+    /// Adds the signature of `key_id` to the pending record named by `id`
+    /// (its record hash or its proposal hash), after checking it; applies
+    /// the record once it has enough. The signature is over the record hash
+    /// (`alg` 1) or over the proposal hash (an approval, `alg` 2, which
+    /// survives rebasing); which one is found by verifying it. A second
     /// signature by the same key changes nothing.
+    ///
+    /// A pending record that no longer fits the head only because of its
+    /// position (another change landed first) but whose compare-and-swap
+    /// still holds is rebased first (see [`Governance::pending`]).
     ///
     /// # Errors
     ///
     /// No such pending record, the key may not sign it, the signature does
-    /// not verify, or the record no longer fits the head (another change
-    /// landed first: [`GovError::Stale`], and it is dropped from the
-    /// pending records, as it can never be applied).
+    /// not verify, or the record can no longer be applied (its
+    /// compare-and-swap fails or its proposal was carried out already:
+    /// [`GovError::Stale`], and it is dropped from the pending records).
     pub fn approve(
         &self,
-        record_hash: &Hash32,
+        id: &Hash32,
         key_id: u32,
         signature: &[u8],
     ) -> Result<Submitted, GovError> {
         let mut chain = lock(&self.chain);
         self.catch_up(&mut chain)?;
-        let bytes = self
-            .sink
-            .pending()?
+        let (record_hash, mut record) = self
+            .pending_rebased(&chain)?
             .into_iter()
-            .find(|(h, _)| h == record_hash)
-            .map(|(_, b)| b)
-            .ok_or(GovError::NotPending(*record_hash))?;
-        let mut record = Record::parse(&bytes).map_err(|e| GovError::Corrupt {
-            seq: 0,
-            reason: format!("pending record {}: {e}", hex(record_hash)),
-        })?;
+            .find(|(h, r)| h == id || r.proposal_hash().ok().as_ref() == Some(id))
+            .ok_or(GovError::NotPending(*id))?;
         if record.signatures.iter().all(|s| s.key_id != key_id) {
-            record.signatures.push(Signature {
-                key_id,
-                alg: record::ALG_ED25519,
-                sig: signature.to_vec(),
-            });
-            record.signatures.sort_by_key(|s| s.key_id);
+            let with = |alg: u8| {
+                let mut r = record.clone();
+                r.signatures.push(Signature {
+                    key_id,
+                    alg,
+                    sig: signature.to_vec(),
+                });
+                r.signatures.sort_by_key(|s| s.key_id);
+                r
+            };
+            let over_record = with(record::ALG_ED25519);
+            record = match chain.tally(&over_record) {
+                Err(ChainError::BadSignature(bad)) if bad == key_id => {
+                    with(record::ALG_ED25519_APPROVAL)
+                }
+                _ => over_record,
+            };
         }
+        self.seal(&mut record)?;
         // Checks the new signature (and every other) before anything is kept.
         let tally = chain.tally(&record).map_err(GovError::Rejected)?;
         if let Err(e) = chain.check_fits(&record) {
             if e.is_stale() {
                 // It can never be applied: drop it.
-                self.sink.remove_pending(record_hash)?;
+                self.sink.remove_pending(&record_hash)?;
             }
             return Err(rule(e));
         }
@@ -662,57 +689,180 @@ impl Governance {
             let bytes = record
                 .encode()
                 .map_err(|e| GovError::Invalid(e.to_string()))?;
-            self.sink.put_pending(record_hash, &bytes)?;
+            self.sink.put_pending(&record_hash, &bytes)?;
             let (have, need) = tally.have_need();
             return Ok(Submitted::Pending {
-                record_hash: *record_hash,
+                record_hash,
                 have,
                 need,
             });
         }
-        match self.offer(&mut chain, &record)? {
-            Some(done) => {
-                self.sink.remove_pending(record_hash)?;
-                Ok(done)
-            }
-            None => {
-                self.sink.remove_pending(record_hash)?;
-                self.catch_up(&mut chain)?;
-                Err(GovError::Stale(ChainError::Seq {
-                    expected: chain.size(),
-                    got: record.seq,
-                }))
+        for _ in 0..MAX_RETRIES {
+            match self.offer(&mut chain, &record)? {
+                Some(done) => {
+                    let kept = matches!(done, Submitted::Pending { record_hash: h, .. } if h == record_hash);
+                    if !kept {
+                        self.sink.remove_pending(&record_hash)?;
+                    }
+                    return Ok(done);
+                }
+                None => {
+                    // Another server appended first: move it onto the new
+                    // head if it still applies.
+                    self.catch_up(&mut chain)?;
+                    match self.rebase(&chain, &record) {
+                        Some(moved) => record = moved,
+                        None => {
+                            let e = chain.check_fits(&record).err().unwrap_or(ChainError::Seq {
+                                expected: chain.size(),
+                                got: record.seq,
+                            });
+                            if e.is_stale() {
+                                self.sink.remove_pending(&record_hash)?;
+                            }
+                            return Err(rule(e));
+                        }
+                    }
+                }
             }
         }
+        Err(GovError::Busy)
     }
 
-    /// Signs the pending record `record_hash` with the server's key (as
-    /// [`Governance::approve`] with the server's signature).
+    /// Signs the pending record named by `id` (its record hash or its
+    /// proposal hash) with the server's key, over its current record hash,
+    /// as [`Governance::approve`].
     ///
     /// # Errors
     ///
     /// As [`Governance::approve`].
-    pub fn cosign(&self, record_hash: &Hash32) -> Result<Submitted, GovError> {
-        let signature = self.key.sign(record_hash);
-        self.approve(record_hash, signature.key_id, &signature.sig)
+    pub fn cosign(&self, id: &Hash32) -> Result<Submitted, GovError> {
+        let record_hash = {
+            let mut chain = lock(&self.chain);
+            self.catch_up(&mut chain)?;
+            self.pending_rebased(&chain)?
+                .into_iter()
+                .find(|(h, r)| h == id || r.proposal_hash().ok().as_ref() == Some(id))
+                .map(|(h, _)| h)
+                .ok_or(GovError::NotPending(*id))?
+        };
+        let signature = self.key.sign(&record_hash);
+        self.approve(&record_hash, signature.key_id, &signature.sig)
     }
 
-    /// The pending records, each counted against the current head.
-    ///
-    /// # Errors
-    ///
-    /// The sink cannot be read.
-    pub fn pending(&self) -> Result<Vec<PendingInfo>, GovError> {
-        let mut chain = lock(&self.chain);
-        self.catch_up(&mut chain)?;
+    /// Adds the server's signature over the record hash (`alg` 1) to a
+    /// record that carries approvals but nothing that signs its position.
+    fn seal(&self, record: &mut Record) -> Result<(), GovError> {
+        if record.has_approvals()
+            && record
+                .signatures
+                .iter()
+                .all(|s| s.alg != record::ALG_ED25519)
+        {
+            let id = self.key.key_id();
+            let hash = record
+                .hash()
+                .map_err(|e| GovError::Invalid(e.to_string()))?;
+            record.signatures.retain(|s| s.key_id != id);
+            record.signatures.push(self.key.sign(&hash));
+            record.signatures.sort_by_key(|s| s.key_id);
+        }
+        Ok(())
+    }
+
+    /// `record` moved onto the head of `chain`, when it no longer fits only
+    /// because of its position (seq, prev_hash, effective_at) and would fit
+    /// there: the same change, at seq head+1 after the head's hash,
+    /// effective when it was proposed or at the last record's time if that
+    /// is later, with the approvals (`alg` 2) that still count and the
+    /// server's signature (`alg` 1) when the server may sign it. `None`
+    /// when it fits as it is or cannot be moved (its compare-and-swap
+    /// fails, its proposal was carried out already, …).
+    fn rebase(&self, chain: &Chain, record: &Record) -> Option<Record> {
+        let err = chain.check_fits(record).err()?;
+        if !err.is_position() {
+            return None;
+        }
+        let mut moved = Record {
+            seq: chain.size(),
+            prev_hash: chain.head_hash(),
+            effective_at: record.effective_at.max(chain.last_effective()),
+            signatures: Vec::new(),
+            ..record.clone()
+        };
+        if chain.check_fits(&moved).is_err() {
+            return None;
+        }
+        for s in record
+            .signatures
+            .iter()
+            .filter(|s| s.alg == record::ALG_ED25519_APPROVAL)
+        {
+            let alone = Record {
+                signatures: vec![s.clone()],
+                ..moved.clone()
+            };
+            if chain.tally(&alone).is_ok() && moved.signatures.iter().all(|m| m.key_id != s.key_id)
+            {
+                moved.signatures.push(s.clone());
+            }
+        }
+        // The server signs the new position (counted when it is a member).
+        let id = self.key.key_id();
+        let hash = moved.hash().ok()?;
+        moved.signatures.retain(|s| s.key_id != id);
+        moved.signatures.push(self.key.sign(&hash));
+        moved.signatures.sort_by_key(|s| s.key_id);
+        // Checks that the proposal's approvals are not by now over the limit
+        // of what a record can carry.
+        moved.encode().ok()?;
+        Some(moved)
+    }
+
+    /// The pending records with their hashes, each rebased onto the head of
+    /// `chain` when it needs and allows it (the rebased record replaces the
+    /// old one in the sink).
+    fn pending_rebased(&self, chain: &Chain) -> Result<Vec<(Hash32, Record)>, GovError> {
         let mut out = Vec::new();
         for (hash, bytes) in self.sink.pending()? {
             let Ok(record) = Record::parse(&bytes) else {
                 continue;
             };
-            out.push(pending_info(&chain, hash, record));
+            match self.rebase(chain, &record) {
+                Some(moved) => {
+                    let new_hash = moved.hash().map_err(|e| GovError::Invalid(e.to_string()))?;
+                    let encoded = moved
+                        .encode()
+                        .map_err(|e| GovError::Invalid(e.to_string()))?;
+                    self.sink.put_pending(&new_hash, &encoded)?;
+                    if new_hash != hash {
+                        self.sink.remove_pending(&hash)?;
+                    }
+                    out.push((new_hash, moved));
+                }
+                None => out.push((hash, record)),
+            }
         }
         Ok(out)
+    }
+
+    /// The pending records, each counted against the current head. A
+    /// record that no longer fits only because other records landed first,
+    /// and whose compare-and-swap still holds, is rebased onto the head
+    /// (and stored so): it keeps its approvals over the proposal hash, and
+    /// the server signs it again.
+    ///
+    /// # Errors
+    ///
+    /// The sink cannot be read or written.
+    pub fn pending(&self) -> Result<Vec<PendingInfo>, GovError> {
+        let mut chain = lock(&self.chain);
+        self.catch_up(&mut chain)?;
+        Ok(self
+            .pending_rebased(&chain)?
+            .into_iter()
+            .map(|(hash, record)| pending_info(&chain, hash, record))
+            .collect())
     }
 
     /// Publishes a policy document (the canonical bytes) of `kind`, once:
@@ -730,10 +880,7 @@ impl Governance {
         if chain.policy(&id).is_some() {
             return Ok(id);
         }
-        for (hash, bytes) in self.sink.pending()? {
-            let Ok(record) = Record::parse(&bytes) else {
-                continue;
-            };
+        for (hash, record) in self.pending_rebased(&chain)? {
             if record.record_type == RecordType::PolicyPublish
                 && record.subject == id
                 && chain.check_fits(&record).is_ok()
@@ -824,10 +971,12 @@ pub fn pending_info(chain: &Chain, hash: Hash32, record: Record) -> PendingInfo 
     let (have, need) = Tally {
         quorums: quorums.clone(),
         signed_by: Vec::new(),
+        sealed: true,
     }
     .have_need();
     PendingInfo {
         record_hash: hash,
+        proposal_hash: record.proposal_hash().unwrap_or([0; 32]),
         record,
         have,
         need,

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use kmsgov_core::governance::{
     conformance, policy_id, read_all, scope_id, verify_chain, Chain, ChainError, Change, GovError,
-    Governance, GovernanceKey, GovernanceSink, MemoryGovernanceSink, PolicyKind, Record,
-    RecordType, SignerSet, Submitted,
+    Governance, GovernanceKey, GovernanceSink, MemoryGovernanceSink, PendingInfo, PolicyKind,
+    Record, RecordType, SignerSet, Submitted, ALG_ED25519, ALG_ED25519_APPROVAL,
 };
 use kmsgov_core::merkle;
 
@@ -67,6 +67,35 @@ fn pending_hash(s: &Submitted) -> [u8; 32] {
 fn approve(gov: &Governance, hash: &[u8; 32], signer: &GovernanceKey) -> Submitted {
     let s = signer.sign(hash);
     gov.approve(hash, s.key_id, &s.sig).unwrap()
+}
+
+/// The pending record whose record hash or proposal hash is `hash`.
+fn pending_info(gov: &Governance, hash: &[u8; 32]) -> PendingInfo {
+    gov.pending()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.record_hash == *hash || p.proposal_hash == *hash)
+        .unwrap_or_else(|| panic!("no pending record {}", hex(hash)))
+}
+
+/// Approves the proposal `proposal` (an `alg` 2 signature).
+fn approve_proposal(gov: &Governance, proposal: &[u8; 32], signer: &GovernanceKey) -> Submitted {
+    let s = signer.approve(proposal);
+    gov.approve(proposal, s.key_id, &s.sig).unwrap()
+}
+
+/// A tag change on `subject`, which one administrator of [`admins`]
+/// approves: a record landing in the chain.
+fn land_a_tag_change(gov: &Governance, subject: u8, now: u64) {
+    let tag = Change {
+        kind: RecordType::TagChange,
+        ..bind(subject, [subject; 32])
+    };
+    let hash = pending_hash(&gov.submit(tag, now).unwrap());
+    assert!(matches!(
+        approve(gov, &hash, &key(2)),
+        Submitted::Applied { .. }
+    ));
 }
 
 /// Three administrators a, b, c; BindKeyPolicy and SignerSetChange need
@@ -547,6 +576,244 @@ fn a_completed_pending_record_that_no_longer_fits_is_stale() {
     ));
 }
 
+#[test]
+fn a_pending_change_survives_other_records_and_completes() {
+    let sink = Arc::new(MemoryGovernanceSink::new());
+    let gov = governed_by_admins(&sink);
+    let first_hash = pending_hash(&gov.submit(bind(9, [5; 32]), NOW).unwrap());
+    let info = pending_info(&gov, &first_hash);
+    let proposal = info.proposal_hash;
+    assert_eq!(proposal, info.record.proposal_hash().unwrap());
+    assert_eq!(
+        approve_proposal(&gov, &proposal, &key(1)),
+        Submitted::Pending {
+            record_hash: first_hash,
+            have: 1,
+            need: 2
+        }
+    );
+    // Three unrelated records land while the second administrator thinks.
+    for i in 0..3u8 {
+        land_a_tag_change(&gov, 20 + i, NOW + 10 + u64::from(i));
+    }
+    assert_eq!(gov.head().0, 5);
+    // The pending change is rebased onto the head, not stale: same change,
+    // new position, the approval kept, counted against the current head.
+    let listed = gov.pending().unwrap();
+    assert_eq!(listed.len(), 1);
+    let rebased = &listed[0];
+    assert!(rebased.stale.is_none(), "{:?}", rebased.stale);
+    assert_eq!(rebased.proposal_hash, proposal);
+    assert_ne!(rebased.record_hash, first_hash);
+    assert_eq!(rebased.record.seq, 5);
+    assert_eq!(rebased.record.prev_hash, gov.head().1);
+    assert_eq!(rebased.record.effective_at, NOW + 12);
+    assert_eq!(
+        (rebased.record.subject, rebased.record.new_hash),
+        ([9; 32], [5; 32])
+    );
+    assert_eq!((rebased.have, rebased.need), (1, 2));
+    assert_eq!(rebased.signed_by, vec![key(1).key_id()]);
+    // The old record hash no longer names it; the proposal hash does.
+    let late = key(3).sign(&first_hash);
+    assert!(matches!(
+        gov.approve(&first_hash, late.key_id, &late.sig),
+        Err(GovError::NotPending(_))
+    ));
+    let done = approve_proposal(&gov, &proposal, &key(3));
+    assert!(
+        matches!(done, Submitted::Applied { seq: 5, .. }),
+        "{done:?}"
+    );
+    assert!(gov.pending().unwrap().is_empty());
+    assert_eq!(
+        gov.bound(RecordType::BindKeyPolicy, &[9; 32]),
+        Some([5; 32])
+    );
+    let records = read_all(sink.as_ref()).unwrap();
+    // The approvals, and the server's signature over the new position.
+    let applied = Record::parse(&records[5]).unwrap();
+    let mut algs: Vec<(u32, u8)> = applied
+        .signatures
+        .iter()
+        .map(|s| (s.key_id, s.alg))
+        .collect();
+    algs.sort_unstable();
+    let mut wanted = vec![
+        (key(1).key_id(), ALG_ED25519_APPROVAL),
+        (key(3).key_id(), ALG_ED25519_APPROVAL),
+        (server().key_id(), ALG_ED25519),
+    ];
+    wanted.sort_unstable();
+    assert_eq!(algs, wanted);
+    // Approvals alone do not sign the position: without the server's
+    // signature the record is refused.
+    let mut unsealed = applied.clone();
+    unsealed
+        .signatures
+        .retain(|s| s.alg == ALG_ED25519_APPROVAL);
+    let mut chain = Chain::new(Some(scope_id(SCOPE)), &[server().public_key()]);
+    for r in &records[..5] {
+        chain.apply(r).unwrap();
+    }
+    assert_eq!(
+        chain.apply(&unsealed.encode().unwrap()),
+        Err(ChainError::Unsealed)
+    );
+    verify_chain(&records, &[server().public_key()], None).unwrap();
+}
+
+#[test]
+fn signatures_over_the_record_hash_and_approvals_count_together() {
+    let sink = Arc::new(MemoryGovernanceSink::new());
+    let gov = governed_by_admins(&sink);
+    let hash = pending_hash(&gov.submit(bind(9, [5; 32]), NOW).unwrap());
+    let proposal = pending_info(&gov, &hash).proposal_hash;
+    // The same key over both hashes counts once.
+    approve(&gov, &hash, &key(1));
+    assert!(matches!(
+        approve_proposal(&gov, &proposal, &key(1)),
+        Submitted::Pending { have: 1, .. }
+    ));
+    // An approval by a key outside the set, or a forged one, is refused.
+    let outsider = key(9).approve(&proposal);
+    assert!(matches!(
+        gov.approve(&proposal, outsider.key_id, &outsider.sig),
+        Err(GovError::Rejected(ChainError::UnknownSigner(_)))
+    ));
+    assert!(matches!(
+        gov.approve(&proposal, key(2).key_id(), &outsider.sig),
+        Err(GovError::Rejected(ChainError::BadSignature(_)))
+    ));
+    assert!(matches!(
+        approve_proposal(&gov, &proposal, &key(2)),
+        Submitted::Applied { seq: 2, record_hash } if record_hash == hash
+    ));
+    let records = read_all(sink.as_ref()).unwrap();
+    let mut algs: Vec<(u32, u8)> = Record::parse(&records[2])
+        .unwrap()
+        .signatures
+        .iter()
+        .map(|s| (s.key_id, s.alg))
+        .collect();
+    algs.sort_unstable();
+    let mut wanted = vec![
+        (key(1).key_id(), ALG_ED25519),
+        (key(2).key_id(), ALG_ED25519_APPROVAL),
+    ];
+    wanted.sort_unstable();
+    assert_eq!(algs, wanted);
+    verify_chain(&records, &[server().public_key()], None).unwrap();
+}
+
+#[test]
+fn a_pending_change_whose_subject_changed_meanwhile_is_stale() {
+    let sink = Arc::new(MemoryGovernanceSink::new());
+    let gov = governed_by_admins(&sink);
+    let first = pending_hash(&gov.submit(bind(1, [1; 32]), NOW).unwrap());
+    let proposal = pending_info(&gov, &first).proposal_hash;
+    approve_proposal(&gov, &proposal, &key(1));
+    // Another change of the same subject lands first.
+    let second = pending_hash(&gov.submit(bind(1, [2; 32]), NOW + 1).unwrap());
+    approve(&gov, &second, &key(1));
+    assert!(matches!(
+        approve(&gov, &second, &key(2)),
+        Submitted::Applied { .. }
+    ));
+    // Rebasing cannot help: the first expects the subject unbound.
+    let listed = gov.pending().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].record_hash, first);
+    assert!(listed[0].stale.is_some());
+    let late = key(2).approve(&proposal);
+    let err = gov.approve(&proposal, late.key_id, &late.sig).unwrap_err();
+    assert!(matches!(err, GovError::Stale(_)), "{err}");
+    assert!(gov.pending().unwrap().is_empty());
+    assert_eq!(
+        gov.bound(RecordType::BindKeyPolicy, &[1; 32]),
+        Some([2; 32])
+    );
+}
+
+#[test]
+fn replayed_approvals_are_refused() {
+    let sink = Arc::new(MemoryGovernanceSink::new());
+    let gov = governed_by_admins(&sink);
+    let hash = pending_hash(&gov.submit(bind(1, [1; 32]), NOW).unwrap());
+    let info = pending_info(&gov, &hash);
+    let proposal = info.proposal_hash;
+    let (a, b) = (key(1).approve(&proposal), key(2).approve(&proposal));
+    gov.approve(&proposal, a.key_id, &a.sig).unwrap();
+    assert!(matches!(
+        gov.approve(&proposal, b.key_id, &b.sig).unwrap(),
+        Submitted::Applied { seq: 2, .. }
+    ));
+    // The subject goes back to unbound ...
+    let back = pending_hash(&gov.submit(bind(1, [0; 32]), NOW + 1).unwrap());
+    approve(&gov, &back, &key(1));
+    approve(&gov, &back, &key(3));
+    assert_eq!(
+        gov.bound(RecordType::BindKeyPolicy, &[1; 32]),
+        Some([0; 32])
+    );
+    // ... so the first change's compare-and-swap holds again (A-B-A), but
+    // its approvals cannot be replayed on a new record at the head.
+    let (size, head) = gov.head();
+    let mut replay = Record {
+        seq: size,
+        prev_hash: head,
+        effective_at: NOW + 2,
+        signatures: vec![a, b],
+        ..info.record
+    };
+    let seal = server().sign(&replay.hash().unwrap());
+    replay.signatures.push(seal);
+    assert_eq!(replay.proposal_hash().unwrap(), proposal);
+    let bytes = replay.encode().unwrap();
+    let mut chain = gov.chain();
+    assert!(chain.proposal_applied(&proposal));
+    assert_eq!(chain.apply(&bytes), Err(ChainError::Replayed(proposal)));
+    let mut records = read_all(sink.as_ref()).unwrap();
+    records.push(bytes.clone());
+    let failure = verify_chain(&records, &[server().public_key()], None).unwrap_err();
+    assert_eq!(failure.seq, size);
+    assert!(failure.reason.contains("already carried out"), "{failure}");
+    let err = gov.submit_signed(&bytes).unwrap_err();
+    assert!(
+        matches!(err, GovError::Stale(ChainError::Replayed(_))),
+        "{err}"
+    );
+    assert_eq!(gov.head(), (size, head));
+
+    // The same change proposed again (a zero justification gets a fresh
+    // random one) is a new proposal and can be approved.
+    let again = Change {
+        justification: [0; 32],
+        ..bind(1, [1; 32])
+    };
+    let first = pending_hash(&gov.submit(again.clone(), NOW + 3).unwrap());
+    let second = pending_hash(&gov.submit(again, NOW + 3).unwrap());
+    let (one, two) = (pending_info(&gov, &first), pending_info(&gov, &second));
+    assert_ne!(one.record.justification, [0; 32]);
+    assert_ne!(one.record.justification, two.record.justification);
+    assert_ne!(one.proposal_hash, proposal);
+    approve_proposal(&gov, &one.proposal_hash, &key(1));
+    assert!(matches!(
+        approve_proposal(&gov, &one.proposal_hash, &key(2)),
+        Submitted::Applied { .. }
+    ));
+    assert_eq!(
+        gov.bound(RecordType::BindKeyPolicy, &[1; 32]),
+        Some([1; 32])
+    );
+    verify_chain(
+        &read_all(sink.as_ref()).unwrap(),
+        &[server().public_key()],
+        None,
+    )
+    .unwrap();
+}
+
 /// A chain with every kind of record the tests use: genesis, a hand-over
 /// to three admins, a publish, a two-signature binding, a tag change.
 fn sample_chain() -> (Arc<MemoryGovernanceSink>, Vec<Vec<u8>>) {
@@ -561,15 +828,18 @@ fn sample_chain() -> (Arc<MemoryGovernanceSink>, Vec<Vec<u8>>) {
         &gov.submit(bind(1, policy_id(DOC.as_bytes())), NOW + 2)
             .unwrap(),
     );
+    // One signature over the record hash, one approval over the proposal.
+    let proposal = pending_info(&gov, &hash).proposal_hash;
     approve(&gov, &hash, &key(2));
-    approve(&gov, &hash, &key(3));
+    approve_proposal(&gov, &proposal, &key(3));
     let tag = Change {
         kind: RecordType::TagChange,
         payload: b"Project=blue".to_vec(),
         ..bind(1, [3; 32])
     };
     let hash = pending_hash(&gov.submit(tag, NOW + 3).unwrap());
-    approve(&gov, &hash, &key(1));
+    let proposal = pending_info(&gov, &hash).proposal_hash;
+    approve_proposal(&gov, &proposal, &key(1));
     let records = read_all(sink.as_ref()).unwrap();
     assert_eq!(records.len(), 5);
     (sink, records)

@@ -7,6 +7,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::indexing_slicing,
     reason = "test code"
 )]
 
@@ -564,23 +565,47 @@ fn a_key_policy_change_waits_for_two_of_three_administrators() {
         (pending["Signatures"].as_u64(), pending["Required"].as_u64()),
         (Some(1), Some(3))
     );
-    let hash = pending["RecordHash"].as_str().unwrap().to_owned();
-    let hash_bytes = kmsgov_core::data_use::parse_id(&hash).unwrap();
+    let record_hash = pending["RecordHash"].as_str().unwrap().to_owned();
+    let proposal = pending["ProposalHash"].as_str().unwrap().to_owned();
+    let proposal_bytes = kmsgov_core::data_use::parse_id(&proposal).unwrap();
+
+    // Another key is created meanwhile: records land in the chain, and the
+    // pending change is rebased onto them rather than going stale.
+    let (size_before, _) = governance.head();
+    s.key();
+    assert!(governance.head().0 > size_before);
+    // (The new key's own default policy binding waits for approval too.)
+    let pending = s
+        .gov("admin", AuditOperation::ListPendingChanges, json!({}))
+        .unwrap()["Pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["ProposalHash"] == proposal.as_str())
+        .unwrap()
+        .clone();
+    assert_ne!(pending["RecordHash"], record_hash.as_str());
+    assert_eq!(pending["Sequence"], governance.head().0);
+    assert!(pending["Stale"].is_null(), "{pending}");
+    assert_eq!(pending["Signatures"], 1);
 
     // One administrator, twice: still pending. A key outside the set:
-    // refused.
+    // refused. The administrators approve the proposal hash, which
+    // survives rebasing.
     let approve = |signer: &GovernanceKey| {
-        let sig = signer.sign(&hash_bytes);
+        let sig = signer.approve(&proposal_bytes);
         s.gov(
             "admin",
             AuditOperation::ApproveChange,
-            json!({"RecordHash": hash, "SignerKeyId": sig.key_id, "Signature": b64(&sig.sig)}),
+            json!({"ProposalHash": proposal, "SignerKeyId": sig.key_id, "Signature": b64(&sig.sig)}),
         )
     };
     assert_eq!(approve(&admins[0]).unwrap()["Status"], "Pending");
     assert_eq!(approve(&admins[0]).unwrap()["Signatures"], 2);
     let outsider = GovernanceKey::from_seed(&[9; 32]).unwrap();
     assert!(approve(&outsider).is_err());
+    // More records land between the two approvals.
+    s.key();
     s.refused(
         "bob",
         "Encrypt",

@@ -35,8 +35,8 @@ pub(crate) enum Command {
     /// Writes a new Ed25519 private key (PKCS#8) and prints its public key
     /// (`ed25519:<base64>`) and key id.
     Keygen(KeygenArgs),
-    /// Signs a record hash with a key from `keygen`: prints the key id and
-    /// the base64 signature.
+    /// Signs a record hash (or approves a proposal hash) with a key from
+    /// `keygen`: prints the key id and the base64 signature.
     Sign(SignArgs),
     /// Checks the whole chain offline; exit 0 when it verifies, 1 when not.
     Verify(VerifyArgs),
@@ -64,9 +64,19 @@ pub(crate) struct SignArgs {
     /// The private key file from `keygen`.
     #[arg(long)]
     key: PathBuf,
-    /// The record hash to sign (64 hex digits).
+    /// The record hash to sign (64 hex digits): a signature of alg 1,
+    /// valid for the record at its position in the chain only.
+    #[arg(
+        long,
+        required_unless_present = "proposal_hash",
+        conflicts_with = "proposal_hash"
+    )]
+    record_hash: Option<String>,
+    /// The proposal hash to approve (64 hex digits, the `ProposalHash` of a
+    /// pending change): a signature of alg 2, which stays valid when the
+    /// pending record is rebased onto a newer head.
     #[arg(long)]
-    record_hash: String,
+    proposal_hash: Option<String>,
 }
 
 /// Where the chain is: exactly one of the three.
@@ -178,8 +188,15 @@ fn run_sign(args: &SignArgs) -> Result<u8, String> {
     let der =
         zeroize::Zeroizing::new(std::fs::read(&args.key).map_err(|e| format!("{shown}: {e}"))?);
     let key = GovernanceKey::from_pkcs8(&der).map_err(|e| format!("{shown}: {e}"))?;
-    let hash = parse_hash(&args.record_hash).map_err(|e| format!("--record-hash: {e}"))?;
-    let signature = key.sign(&hash);
+    let signature = match (&args.record_hash, &args.proposal_hash) {
+        (Some(text), None) => {
+            key.sign(&parse_hash(text).map_err(|e| format!("--record-hash: {e}"))?)
+        }
+        (None, Some(text)) => {
+            key.approve(&parse_hash(text).map_err(|e| format!("--proposal-hash: {e}"))?)
+        }
+        _ => return Err("give one of --record-hash and --proposal-hash".into()),
+    };
     out(&format!(
         "key-id {:08x}\nsignature {}\n",
         signature.key_id,
@@ -430,6 +447,7 @@ fn describe_pending(info: &PendingInfo, json: bool) -> String {
         if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&line) {
             set_member(&mut value, "have", json!(info.have));
             set_member(&mut value, "need", json!(info.need));
+            set_member(&mut value, "proposal_hash", json!(hex(&info.proposal_hash)));
             if let Some(stale) = &info.stale {
                 set_member(&mut value, "stale", json!(stale));
             }
@@ -438,7 +456,8 @@ fn describe_pending(info: &PendingInfo, json: bool) -> String {
         return line;
     }
     format!(
-        "pending {hash}: {} ({} of {} signatures){}",
+        "pending {hash} (proposal {}): {} ({} of {} signatures){}",
+        hex(&info.proposal_hash),
         line.trim_start(),
         info.have,
         info.need,

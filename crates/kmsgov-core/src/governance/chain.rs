@@ -13,15 +13,20 @@
 //! - its payload is valid for its type (a signer set for
 //!   `SignerSetChange`, whose id is `new_hash`; a kind byte and a policy
 //!   document whose id is `new_hash` for `PolicyPublish`);
-//! - every signature on it verifies, by a key allowed to sign it, and the
+//! - if it carries approvals (signatures over the proposal hash), no
+//!   applied record had that proposal hash (no replay);
+//! - a record carrying approvals also carries a signature over its record
+//!   hash (by a member or a pinned key), so that its position is signed;
+//! - every signature on it verifies (over the record hash, or over the
+//!   proposal hash for an approval), by a key allowed to sign it, and the
 //!   distinct signers meet the threshold of the current signer set for its
 //!   type (for a `SignerSetChange`, the old set's *and* the new set's
 //!   `SignerSetChange` threshold; at genesis, the new set's, from pinned
 //!   keys when the chain has pins).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::record::{Hash32, Record, RecordError, RecordType};
+use super::record::{Hash32, Record, RecordError, RecordType, ALG_ED25519_APPROVAL};
 use super::signer_set::{key_id, verify_signature, SignerSet};
 use crate::merkle::{self, CompactRange};
 
@@ -134,6 +139,12 @@ pub enum ChainError {
     UnknownSigner(u32),
     /// A signature that does not verify.
     BadSignature(u32),
+    /// The record carries approvals over a proposal hash that an applied
+    /// record already carried out (a replay).
+    Replayed(Hash32),
+    /// The record carries approvals (over the proposal hash, which does not
+    /// cover its position) but no signature over its record hash.
+    Unsealed,
     /// Too few distinct signers.
     Quorum {
         /// Whose threshold (`the current signer set`, `the new signer set`).
@@ -148,12 +159,26 @@ pub enum ChainError {
 impl ChainError {
     /// Whether the record was valid for an earlier state of the chain but no
     /// longer fits it (its seq, previous hash or expected old value is out
-    /// of date): it can never be applied.
+    /// of date, or its proposal was carried out already): it can never be
+    /// applied as it is.
     #[must_use]
     pub fn is_stale(&self) -> bool {
         matches!(
             self,
-            ChainError::Seq { .. } | ChainError::PrevHash | ChainError::Cas { .. }
+            ChainError::Seq { .. }
+                | ChainError::PrevHash
+                | ChainError::Cas { .. }
+                | ChainError::Replayed(_)
+        )
+    }
+
+    /// Whether the record breaks only a rule about its position in the
+    /// chain (seq, prev_hash, effective_at), which rebasing it mends.
+    #[must_use]
+    pub fn is_position(&self) -> bool {
+        matches!(
+            self,
+            ChainError::Seq { .. } | ChainError::PrevHash | ChainError::Backdated { .. }
         )
     }
 }
@@ -190,6 +215,14 @@ impl std::fmt::Display for ChainError {
             ChainError::BadSignature(id) => {
                 write!(f, "the signature by key {id:08x} does not verify")
             }
+            ChainError::Replayed(p) => write!(
+                f,
+                "the approvals are over proposal {}, which an earlier record already carried out",
+                hex(p)
+            ),
+            ChainError::Unsealed => {
+                f.write_str("the record carries approvals but no signature over its record hash")
+            }
             ChainError::Quorum { set, have, need } => {
                 write!(f, "{have} of the {need} signatures {set} requires")
             }
@@ -221,15 +254,19 @@ pub struct Quorum {
 pub struct Tally {
     /// Each threshold (two for a `SignerSetChange` after genesis).
     pub quorums: Vec<Quorum>,
-    /// The distinct key ids with a valid signature.
+    /// The distinct key ids of signer set members with a valid signature.
     pub signed_by: Vec<u32>,
+    /// Whether the record's position is signed: it carries no approvals
+    /// (`alg` 2), or also a valid signature over its record hash (`alg` 1,
+    /// by a member or a pinned key).
+    pub sealed: bool,
 }
 
 impl Tally {
-    /// Whether every threshold is met.
+    /// Whether every threshold is met and the position is signed.
     #[must_use]
     pub fn complete(&self) -> bool {
-        self.quorums.iter().all(|q| q.have >= q.need)
+        self.sealed && self.quorums.iter().all(|q| q.have >= q.need)
     }
 
     /// The signatures counted, summed over the thresholds (each capped at
@@ -245,6 +282,9 @@ impl Tally {
     }
 
     fn first_short(&self) -> Option<ChainError> {
+        if !self.sealed {
+            return Some(ChainError::Unsealed);
+        }
         self.quorums
             .iter()
             .find(|q| q.have < q.need)
@@ -269,6 +309,8 @@ pub struct Chain {
     signer_set: Option<SignerSet>,
     bindings: BTreeMap<(RecordType, Hash32), Hash32>,
     policies: BTreeMap<Hash32, (PolicyKind, Vec<u8>)>,
+    /// The proposal hashes of the applied records.
+    proposals: BTreeSet<Hash32>,
     merkle: CompactRange,
 }
 
@@ -287,6 +329,7 @@ impl Chain {
             signer_set: None,
             bindings: BTreeMap::new(),
             policies: BTreeMap::new(),
+            proposals: BTreeSet::new(),
             merkle: CompactRange::new(),
         }
     }
@@ -339,6 +382,12 @@ impl Chain {
         self.bindings.get(&(record_type, *subject)).copied()
     }
 
+    /// Whether an applied record had this proposal hash.
+    #[must_use]
+    pub fn proposal_applied(&self, proposal_hash: &Hash32) -> bool {
+        self.proposals.contains(proposal_hash)
+    }
+
     /// Every binding: (type, subject) → value.
     pub fn bindings(&self) -> impl Iterator<Item = (RecordType, &Hash32, &Hash32)> {
         self.bindings.iter().map(|((t, s), v)| (*t, s, v))
@@ -384,6 +433,12 @@ impl Chain {
             });
         }
         check_payload(record)?;
+        if record.has_approvals() {
+            let proposal = record.proposal_hash().map_err(ChainError::Parse)?;
+            if self.proposals.contains(&proposal) {
+                return Err(ChainError::Replayed(proposal));
+            }
+        }
         Ok(())
     }
 
@@ -396,6 +451,7 @@ impl Chain {
     /// payload of a `SignerSetChange` is not a signer set.
     pub fn tally(&self, record: &Record) -> Result<Tally, ChainError> {
         let hash = record.hash().map_err(ChainError::Parse)?;
+        let proposal = record.proposal_hash().map_err(ChainError::Parse)?;
         let new_set = if record.record_type == RecordType::SignerSetChange {
             Some(
                 SignerSet::parse(&record.payload)
@@ -405,17 +461,37 @@ impl Chain {
             None
         };
         let mut signed_by = Vec::new();
+        let mut sealed = !record.has_approvals();
         for s in &record.signatures {
-            let key = self
+            let member = self
                 .signer_set
                 .as_ref()
                 .and_then(|set| set.member(s.key_id))
-                .or_else(|| new_set.as_ref().and_then(|set| set.member(s.key_id)))
+                .or_else(|| new_set.as_ref().and_then(|set| set.member(s.key_id)));
+            // A pinned key (the server's) that is not a member may still
+            // sign a record's position: it seals it, but does not count.
+            let pinned = || {
+                (s.alg != ALG_ED25519_APPROVAL)
+                    .then(|| self.pins.iter().find(|p| key_id(p) == s.key_id))
+                    .flatten()
+            };
+            let key = member
+                .or_else(pinned)
                 .ok_or(ChainError::UnknownSigner(s.key_id))?;
-            if !verify_signature(key, &hash, &s.sig) {
+            let message = if s.alg == ALG_ED25519_APPROVAL {
+                &proposal
+            } else {
+                &hash
+            };
+            if !verify_signature(key, message, &s.sig) {
                 return Err(ChainError::BadSignature(s.key_id));
             }
-            signed_by.push(s.key_id);
+            if s.alg != ALG_ED25519_APPROVAL {
+                sealed = true;
+            }
+            if member.is_some() {
+                signed_by.push(s.key_id);
+            }
         }
         signed_by.sort_unstable();
         signed_by.dedup();
@@ -447,7 +523,11 @@ impl Chain {
                 need: new_set.threshold(RecordType::SignerSetChange),
             });
         }
-        Ok(Tally { quorums, signed_by })
+        Ok(Tally {
+            quorums,
+            signed_by,
+            sealed,
+        })
     }
 
     /// Applies the encoded record `bytes`: its hash.
@@ -468,6 +548,7 @@ impl Chain {
             return Err(short);
         }
         let hash = record.hash().map_err(ChainError::Parse)?;
+        let proposal = record.proposal_hash().map_err(ChainError::Parse)?;
         match record.record_type {
             RecordType::SignerSetChange => {
                 let set = SignerSet::parse(&record.payload)
@@ -486,6 +567,7 @@ impl Chain {
         if self.scope_id.is_none() {
             self.scope_id = Some(record.scope_id);
         }
+        self.proposals.insert(proposal);
         self.size += 1;
         self.head_hash = hash;
         self.last_effective = record.effective_at;

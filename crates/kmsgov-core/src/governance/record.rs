@@ -17,9 +17,17 @@
 //! 214    4    payload_len    u32 (at most 65536)
 //! 218    p    payload
 //! 218+p  1    sig_count
-//! ...         sig_count × [ key_id u32 | alg u8 (1 = Ed25519) | sig_len u16 | sig ]
+//! ...         sig_count × [ key_id u32 | alg u8 | sig_len u16 | sig ]
 //! record_hash = SHA-256("kmsgov/gov/v1" || bytes[0 .. 218+p])
+//! proposal_hash = SHA-256("kmsgov/gov/proposal/v1" || type u8 || scope_id
+//!                 || subject || new_hash || expected_old || justification
+//!                 || payload_len u32 || payload)
 //! ```
+//!
+//! A signature of `alg` 1 ("Ed25519") signs the record hash; one of `alg` 2
+//! ("Ed25519 approval") signs the proposal hash, which names what the record
+//! changes but not where it sits in the chain (no seq, prev_hash or
+//! effective_at), so an approval survives the record being rebased.
 
 use aws_lc_rs::digest::{Context, SHA256};
 
@@ -33,10 +41,15 @@ pub const HEADER_LEN: usize = 218;
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 /// The signature algorithm byte of Ed25519.
 pub const ALG_ED25519: u8 = 1;
+/// The signature algorithm byte of an Ed25519 approval: a signature over
+/// the proposal hash rather than the record hash.
+pub const ALG_ED25519_APPROVAL: u8 = 2;
 /// The length of an Ed25519 signature.
 pub const ED25519_SIG_LEN: usize = 64;
 /// The domain label of record hashes.
 const RECORD_HASH_LABEL: &[u8] = b"kmsgov/gov/v1";
+/// The domain label of proposal hashes.
+const PROPOSAL_HASH_LABEL: &[u8] = b"kmsgov/gov/proposal/v1";
 /// The domain label of scope ids.
 const SCOPE_LABEL: &[u8] = b"kmsgov/scope";
 
@@ -144,12 +157,14 @@ impl std::fmt::Display for RecordType {
     }
 }
 
-/// One signature of a record: by the key `key_id`, over the record hash.
+/// One signature of a record: by the key `key_id`, over the record hash
+/// (`alg` 1) or the proposal hash (`alg` 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     /// The signer's key id (first four bytes of SHA-256 of its public key).
     pub key_id: u32,
-    /// The algorithm ([`ALG_ED25519`], the only one).
+    /// The algorithm: [`ALG_ED25519`] over the record hash, or
+    /// [`ALG_ED25519_APPROVAL`] over the proposal hash.
     pub alg: u8,
     /// The signature bytes.
     pub sig: Vec<u8>,
@@ -199,7 +214,7 @@ pub enum RecordError {
     UnknownType(u8),
     /// A payload longer than [`MAX_PAYLOAD`].
     PayloadTooLong(u32),
-    /// A signature algorithm other than Ed25519.
+    /// A signature algorithm other than Ed25519 (1) or Ed25519 approval (2).
     UnknownAlgorithm(u8),
     /// A signature of the wrong length for its algorithm.
     BadSignatureLength(u16),
@@ -350,7 +365,7 @@ impl Record {
         for _ in 0..count {
             let key_id = r.u32()?;
             let alg = r.u8()?;
-            if alg != ALG_ED25519 {
+            if !is_known_alg(alg) {
                 return Err(RecordError::UnknownAlgorithm(alg));
             }
             let len = r.u16()?;
@@ -417,7 +432,7 @@ impl Record {
             u8::try_from(self.signatures.len()).map_err(|_| RecordError::TooManySignatures)?;
         out.push(count);
         for s in &self.signatures {
-            if s.alg != ALG_ED25519 {
+            if !is_known_alg(s.alg) {
                 return Err(RecordError::UnknownAlgorithm(s.alg));
             }
             if s.sig.len() != ED25519_SIG_LEN {
@@ -443,6 +458,42 @@ impl Record {
         Ok(record_hash(&signed))
     }
 
+    /// `proposal_hash`: SHA-256 over "kmsgov/gov/proposal/v1" and the
+    /// fields that say what the record changes (type, scope, subject,
+    /// new_hash, expected_old, justification, payload), not where it sits in
+    /// the chain. What an approval (`alg` 2) signs.
+    ///
+    /// # Errors
+    ///
+    /// The payload is longer than [`MAX_PAYLOAD`].
+    pub fn proposal_hash(&self) -> Result<Hash32, RecordError> {
+        if self.payload.len() > MAX_PAYLOAD {
+            return Err(RecordError::PayloadTooLong(
+                u32::try_from(self.payload.len()).unwrap_or(u32::MAX),
+            ));
+        }
+        let mut context = Context::new(&SHA256);
+        context.update(PROPOSAL_HASH_LABEL);
+        context.update(&[self.record_type.code()]);
+        context.update(&self.scope_id);
+        context.update(&self.subject);
+        context.update(&self.new_hash);
+        context.update(&self.expected_old);
+        context.update(&self.justification);
+        // At most MAX_PAYLOAD, checked above.
+        context.update(&(self.payload.len() as u32).to_be_bytes());
+        context.update(&self.payload);
+        Ok(to_hash(context.finish().as_ref()))
+    }
+
+    /// Whether any signature is an approval over the proposal hash.
+    #[must_use]
+    pub fn has_approvals(&self) -> bool {
+        self.signatures
+            .iter()
+            .any(|s| s.alg == ALG_ED25519_APPROVAL)
+    }
+
     /// The key ids that signed, each once, in order.
     #[must_use]
     pub fn signer_ids(&self) -> Vec<u32> {
@@ -451,6 +502,11 @@ impl Record {
         ids.dedup();
         ids
     }
+}
+
+/// Whether `alg` is a signature algorithm byte records may carry.
+fn is_known_alg(alg: u8) -> bool {
+    alg == ALG_ED25519 || alg == ALG_ED25519_APPROVAL
 }
 
 /// SHA-256 over "kmsgov/gov/v1" and `signed` (a record's header and payload).
@@ -541,8 +597,11 @@ mod tests {
         b[214..218].copy_from_slice(&(65_537u32).to_be_bytes());
         assert_eq!(Record::parse(&b), Err(RecordError::PayloadTooLong(65_537)));
         let mut b = bytes.clone();
+        b[230] = 3;
+        assert_eq!(Record::parse(&b), Err(RecordError::UnknownAlgorithm(3)));
+        let mut b = bytes.clone();
         b[230] = 2;
-        assert_eq!(Record::parse(&b), Err(RecordError::UnknownAlgorithm(2)));
+        assert!(Record::parse(&b).is_ok());
         let mut b = bytes.clone();
         b[232] = 63;
         assert_eq!(Record::parse(&b), Err(RecordError::BadSignatureLength(63)));

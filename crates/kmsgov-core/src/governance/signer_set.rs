@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::record::{to_hash, Hash32, RecordType, Signature, ALG_ED25519};
+use super::record::{to_hash, Hash32, RecordType, Signature, ALG_ED25519, ALG_ED25519_APPROVAL};
 
 /// The domain label of signer set ids.
 const SIGNER_SET_LABEL: &[u8] = b"kmsgov/signer-set/v1";
@@ -156,6 +156,18 @@ impl GovernanceKey {
             key_id: self.key_id(),
             alg: ALG_ED25519,
             sig: self.pair.sign(record_hash).as_ref().to_vec(),
+        }
+    }
+
+    /// An approval of the change with this proposal hash
+    /// ([`super::record::Record::proposal_hash`]): a signature of `alg` 2,
+    /// which stays valid when the record is rebased onto a newer head.
+    #[must_use]
+    pub fn approve(&self, proposal_hash: &Hash32) -> Signature {
+        Signature {
+            key_id: self.key_id(),
+            alg: ALG_ED25519_APPROVAL,
+            sig: self.pair.sign(proposal_hash).as_ref().to_vec(),
         }
     }
 }

@@ -527,6 +527,8 @@ pub(crate) fn run_api(
                 .map(|p| {
                     json!({
                         "RecordHash": id_hex(&p.record_hash),
+                        "ProposalHash": id_hex(&p.proposal_hash),
+                        "Sequence": p.record.seq,
                         "Type": p.record.record_type.name(),
                         "Subject": id_hex(&p.record.subject),
                         "NewHash": id_hex(&p.record.new_hash),
@@ -542,7 +544,13 @@ pub(crate) fn run_api(
             Ok(json!({ "Pending": pending }))
         }
         AuditOperation::ApproveChange => {
-            let hash = hex_member(input, "RecordHash")?;
+            // The record hash, or the proposal hash (which survives the
+            // record being rebased when other changes land first).
+            let hash = if input.contains_key("RecordHash") {
+                hex_member(input, "RecordHash")?
+            } else {
+                hex_member(input, "ProposalHash")?
+            };
             let key_id = input
                 .get("SignerKeyId")
                 .and_then(Value::as_u64)
@@ -557,7 +565,7 @@ pub(crate) fn run_api(
                 .pending()
                 .map_err(|e| KmsError::internal(format!("governance records: {e}")))?
                 .into_iter()
-                .find(|p| p.record_hash == hash)
+                .find(|p| p.record_hash == hash || p.proposal_hash == hash)
                 .map(|p| p.record)
                 .ok_or_else(|| {
                     KmsError::new(
