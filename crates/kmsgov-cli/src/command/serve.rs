@@ -219,6 +219,7 @@ fn start(args: &Args) -> Result<(), String> {
                 data_dir.display()
             )
         })?;
+    check_writable(data_dir)?;
     let (store, store_note) = open_store(&args.store, data_dir)?;
     let root_key = root_key(args, &store_note)?;
     let governance_seed = root_key
@@ -377,6 +378,23 @@ impl StoreChoice {
             StoreChoice::Postgres(store) => Ok(Arc::new(*store)),
         }
     }
+}
+
+/// Refuses a data directory whose databases cannot be written (a read-only
+/// file system, say), naming the file and the reason, instead of SQLite's
+/// "unable to open database file". Opening for writing changes nothing.
+fn check_writable(data_dir: &Path) -> Result<(), String> {
+    for name in ["kmsgov.db", AUDIT_DB, kmsgov_store_sqlite::GOVERNANCE_DB] {
+        let path = data_dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: cannot be written: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Parses `--store`; a PostgreSQL store is connected (and migrated) here, so
