@@ -47,7 +47,21 @@ pub const SERVER_KEY_LABEL: &str = "kmsgov/governance/server-key";
 
 /// How many times [`Governance::submit`] catches up and tries again when
 /// another server appended first.
-const MAX_RETRIES: usize = 5;
+const MAX_RETRIES: usize = 32;
+
+/// A random pause of up to `attempt` milliseconds after another server
+/// appended first, so that contending servers part instead of colliding
+/// again at once.
+fn back_off(attempt: usize) {
+    let mut byte = [0u8; 1];
+    // Without randomness, a fixed pause still lets the other writer finish.
+    let fraction = match aws_lc_rs::rand::fill(&mut byte) {
+        Ok(()) => f64::from(byte[0]) / 255.0,
+        Err(_) => 0.5,
+    };
+    let millis = fraction * f64::from(u32::try_from(attempt).unwrap_or(u32::MAX));
+    std::thread::sleep(std::time::Duration::from_secs_f64(millis / 1000.0));
+}
 
 /// How many records one read from the sink takes.
 const READ_BATCH: usize = 1024;
@@ -543,7 +557,10 @@ impl Governance {
             aws_lc_rs::rand::fill(&mut change.justification)
                 .map_err(|_| GovError::Invalid("no random bytes for the justification".into()))?;
         }
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                back_off(attempt);
+            }
             self.catch_up(chain)?;
             let record = self.build(chain, &change, now)?;
             if let Some(expected) = expected_old {
@@ -697,7 +714,10 @@ impl Governance {
                 need,
             });
         }
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                back_off(attempt);
+            }
             match self.offer(&mut chain, &record)? {
                 Some(done) => {
                     let kept = matches!(done, Submitted::Pending { record_hash: h, .. } if h == record_hash);
