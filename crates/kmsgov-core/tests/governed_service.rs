@@ -23,7 +23,7 @@ use kmsgov_core::governance::{
 use kmsgov_core::receipt::{self, PublicKeyText, ReceiptIssuer, UseCheck};
 use kmsgov_core::root_key::RootKey;
 use kmsgov_core::service::governed::Governed;
-use kmsgov_core::store::MemoryStore;
+use kmsgov_core::store::{MemoryStore, Store};
 use kmsgov_core::{Config, ErrorKind, Kms, KmsError, ManualClock, Output, Request};
 use kmsgov_policy::Caller;
 use serde_json::{json, Value};
@@ -52,35 +52,70 @@ struct Service {
     audit: Arc<MemoryAuditSink>,
     receipt_key: PublicKeyText,
     server_key: [u8; 32],
+    store: Arc<dyn Store>,
+    root: [u8; 32],
 }
 
 fn service() -> Service {
-    let root = RootKey::generate().unwrap();
+    on(
+        Arc::new(MemoryStore::new()),
+        RootKey::generate().unwrap(),
+        Arc::new(MemoryGovernanceSink::new()),
+        true,
+    )
+}
+
+/// A service on `store` with the governance records in `sink` (or none).
+fn on(
+    store: Arc<dyn Store>,
+    root: RootKey,
+    sink: Arc<MemoryGovernanceSink>,
+    governed: bool,
+) -> Service {
+    let root_bytes = *root.expose_bytes();
     let server_seed = *root.derive("kmsgov/governance/server-key").unwrap();
     let issuer = ReceiptIssuer::from_root_key(&root).unwrap();
     let receipt_key = issuer.public_key();
     let signer = checkpoint_signer(&root, "us-east-1").unwrap();
     let audit = Arc::new(MemoryAuditSink::new());
-    let sink = Arc::new(MemoryGovernanceSink::new());
     let records = Governance::open(sink.clone(), &server_seed, "us-east-1", START as u64).unwrap();
     let server_key = records.server_public_key();
     let kms = Kms::open(Config {
         region: "us-east-1".into(),
-        store: Arc::new(MemoryStore::new()),
+        store: Arc::clone(&store),
         root_key: root,
         clock: Arc::new(ManualClock::at(START)),
         directory: Scenario::parse(WORLD).unwrap().world,
     })
     .unwrap()
     .with_audit(AuditLog::open(audit.clone(), signer).unwrap())
-    .unwrap()
-    .with_governance(Governed::new(Arc::new(records), issuer));
+    .unwrap();
+    let kms = if governed {
+        kms.with_governance(Governed::new(Arc::new(records), issuer))
+    } else {
+        kms
+    };
     Service {
         kms,
         sink,
         audit,
         receipt_key,
         server_key,
+        store,
+        root: root_bytes,
+    }
+}
+
+impl Service {
+    /// Another service on the same store and governance records (another
+    /// server on the same database).
+    fn beside(&self, governed: bool) -> Service {
+        on(
+            Arc::clone(&self.store),
+            RootKey::from_bytes(&self.root).unwrap(),
+            Arc::clone(&self.sink),
+            governed,
+        )
     }
 }
 
@@ -630,4 +665,86 @@ fn a_key_policy_change_waits_for_two_of_three_administrators() {
     );
     let bytes = read_all(s.sink.as_ref()).unwrap();
     verify_chain(&bytes, &[s.server_key], None).unwrap();
+}
+
+#[test]
+fn a_server_without_governance_refuses_a_bound_ciphertext() {
+    let s = service();
+    let policy = s.publish(POLICY);
+    let key = s.key();
+    let context = json!({"kmsgov:policy": policy});
+    let blob = s.ok(
+        "alice",
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": b64(b"x"), "EncryptionContext": context}),
+    )["CiphertextBlob"]
+        .clone();
+    let ungoverned = s.beside(false);
+    let e = ungoverned.refused(
+        "alice",
+        "Decrypt",
+        json!({"CiphertextBlob": blob, "EncryptionContext": context, "Purpose": "fraud-scoring"}),
+        ErrorKind::AccessDeniedException,
+    );
+    assert!(e.message.contains("keeps no governance records"), "{e}");
+    // Binding data to a policy is refused there too, rather than ignored.
+    ungoverned.refused(
+        "alice",
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": b64(b"x"), "EncryptionContext": context}),
+        ErrorKind::UnsupportedOperationException,
+    );
+}
+
+#[test]
+fn a_key_default_set_on_one_server_binds_on_another_after_it_catches_up() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::shared());
+    let a = on(
+        store,
+        RootKey::generate().unwrap(),
+        Arc::new(MemoryGovernanceSink::new()),
+        true,
+    );
+    let b = a.beside(true);
+    let policy = a.publish(POLICY);
+    let key = a.key();
+    b.kms.sync().unwrap();
+    let before = b.ok(
+        "alice",
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": b64(b"x")}),
+    )["CiphertextBlob"]
+        .clone();
+    assert!(ciphertext::parse(&unb64(&before))
+        .unwrap()
+        .governance()
+        .is_none());
+    a.gov(
+        "admin",
+        AuditOperation::SetKeyDataPolicy,
+        json!({"KeyId": key, "PolicyId": policy}),
+    )
+    .unwrap();
+    // B reads the binding when it next catches up (at most a second on a
+    // shared store; here, at once).
+    b.kms.sync().unwrap();
+    let after = b.ok(
+        "alice",
+        "Encrypt",
+        json!({"KeyId": key, "Plaintext": b64(b"x")}),
+    )["CiphertextBlob"]
+        .clone();
+    let fields = ciphertext::parse(&unb64(&after))
+        .unwrap()
+        .governance()
+        .cloned()
+        .unwrap();
+    assert_eq!(kmsgov_core::data_use::id_hex(&fields.policy_id), policy);
+    // And a ciphertext bound on B opens on A for an allowed purpose.
+    let out = a.ok(
+        "alice",
+        "Decrypt",
+        json!({"CiphertextBlob": after, "Purpose": "fraud-scoring"}),
+    );
+    assert_eq!(unb64(&out["Plaintext"]), b"x");
 }

@@ -233,6 +233,14 @@ impl Kms {
             f.acked.store(started, Ordering::SeqCst);
             f.acked_position.store(applied, Ordering::SeqCst);
         }
+        if let Some(governance) = &self.governance {
+            // Bindings other services made (a key's default data-use
+            // policy) are read within the same bound as the keys.
+            governance
+                .records()
+                .refresh()
+                .map_err(|e| KmsError::internal(format!("governance records: {e}")))?;
+        }
         f.synced.store(started, Ordering::SeqCst);
         Ok(())
     }
