@@ -90,8 +90,12 @@ fn serve(data_dir: &Path, store: &str, from_env: bool) -> Server {
             "the banner names the store: {banner}"
         );
     }
-    // Keep reading stdout so the server never blocks on a full pipe.
+    // Keep reading stdout and stderr so the server never blocks on a full
+    // pipe.
     std::thread::spawn(move || lines.for_each(drop));
+    if let Some(mut stderr) = child.stderr.take() {
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    }
     Server { child, endpoint }
 }
 

@@ -1285,7 +1285,7 @@ fn time_strings(now: i64) -> (String, String) {
 
 /// How many times a change refused as conflicting by a shared store is
 /// decided and tried.
-const MAX_ATTEMPTS: u32 = 10;
+const MAX_ATTEMPTS: u32 = 32;
 
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
