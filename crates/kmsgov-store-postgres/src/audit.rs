@@ -31,7 +31,7 @@ use kmsgov_core::audit::{AuditEntry, AuditSink, SignAtEnd};
 use kmsgov_core::store::StoreError;
 use postgres::{Config, GenericClient, Row};
 
-use crate::{corrupt, map_err, PostgresStore, MIGRATIONS};
+use crate::{corrupt, map_err, PostgresStore};
 
 /// The schema of the audit log (a migration of the store's schema).
 pub(crate) const MIGRATION: &str = "CREATE TABLE audit_entries (
@@ -131,42 +131,9 @@ impl PostgresAuditSink {
     /// holds no audit log, `Corrupt` when its schema is newer than this
     /// release.
     pub fn open_existing(connection: &str) -> Result<PostgresAuditSink, StoreError> {
-        let config = connection
-            .parse::<Config>()
-            .map_err(|e| StoreError::Other(format!("the connection string: {e}").into()))?;
-        let store = unmigrated(config);
-        let version = store.with(|client| {
-            // A query naming a missing table fails to parse: look first.
-            let exists = client
-                .query_one("SELECT to_regclass('kmsgov_schema') IS NOT NULL", &[])
-                .map_err(map_err)?
-                .try_get::<_, bool>(0)
-                .map_err(corrupt)?;
-            if !exists {
-                return Ok(0);
-            }
-            client
-                .query_one("SELECT COALESCE(MAX(version), 0) FROM kmsgov_schema", &[])
-                .map_err(map_err)?
-                .try_get::<_, i32>(0)
-                .map_err(corrupt)
-        })?;
-        let version = usize::try_from(version)
-            .map_err(|_| StoreError::Corrupt(format!("schema version {version}")))?;
-        if version > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!(
-                "the database has schema version {version}, newer than this release ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        let audit_version = MIGRATIONS
-            .iter()
-            .position(|m| *m == MIGRATION)
-            .map_or(usize::MAX, |i| i + 1);
-        if version < audit_version {
-            return Err(StoreError::NotFound);
-        }
-        Ok(PostgresAuditSink { store })
+        Ok(PostgresAuditSink {
+            store: PostgresStore::existing(connection, MIGRATION)?,
+        })
     }
 
     /// Where the log is, for logs and banners (never the password).

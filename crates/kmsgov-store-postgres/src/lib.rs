@@ -221,6 +221,54 @@ impl PostgresStore {
         off_runtime(move || PostgresStore::open_blocking(config))
     }
 
+    /// A store on the database a connection string names, whose schema is
+    /// left as it is, for the tables `migration` made: for reading a log
+    /// or chain with a user that may only read.
+    ///
+    /// # Errors
+    ///
+    /// `Other` when the connection string does not parse, `Unavailable`
+    /// when the server cannot be reached, `NotFound` when the schema lacks
+    /// `migration`, `Corrupt` when it is newer than this release.
+    pub(crate) fn existing(connection: &str, migration: &str) -> Result<PostgresStore, StoreError> {
+        let config = connection
+            .parse::<Config>()
+            .map_err(|e| StoreError::Other(format!("the connection string: {e}").into()))?;
+        let store = PostgresStore::unmigrated(config);
+        let version = store.with(|client| {
+            // A query naming a missing table fails to parse: look first.
+            let exists = client
+                .query_one("SELECT to_regclass('kmsgov_schema') IS NOT NULL", &[])
+                .map_err(map_err)?
+                .try_get::<_, bool>(0)
+                .map_err(corrupt)?;
+            if !exists {
+                return Ok(0);
+            }
+            client
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM kmsgov_schema", &[])
+                .map_err(map_err)?
+                .try_get::<_, i32>(0)
+                .map_err(corrupt)
+        })?;
+        let version = usize::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("schema version {version}")))?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the database has schema version {version}, newer than this release ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        let needed = MIGRATIONS
+            .iter()
+            .position(|m| *m == migration)
+            .map_or(usize::MAX, |i| i + 1);
+        if version < needed {
+            return Err(StoreError::NotFound);
+        }
+        Ok(store)
+    }
+
     /// A store on `config` with the defaults (connect timeout, application
     /// name), whose schema is left as it is.
     pub(crate) fn unmigrated(mut config: Config) -> PostgresStore {
