@@ -5,13 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use kmsgov_core::audit::{AuditEntry, AuditSink};
 use kmsgov_core::store::StoreError;
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use crate::{map_err, migrate};
+use crate::{connect_durable, map_err, open_durable, position};
 
 const MIGRATIONS: &[&str] = &[
     // 1: entries and the checkpoint of every commit.
@@ -33,23 +32,8 @@ pub struct SqliteAuditSink {
     writer: Mutex<Connection>,
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(map_err)?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(map_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(map_err)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(map_err)?;
-    Ok(conn)
-}
-
 fn count(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative position {value}")))
-}
-
-fn position(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Corrupt(format!("position {value} too large")))
 }
 
 impl SqliteAuditSink {
@@ -59,8 +43,7 @@ impl SqliteAuditSink {
     ///
     /// The file cannot be opened or migrated.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteAuditSink, StoreError> {
-        let mut conn = connect(path.as_ref())?;
-        migrate(&mut conn, MIGRATIONS)?;
+        let conn = open_durable(path.as_ref(), MIGRATIONS)?;
         Ok(SqliteAuditSink {
             path: path.as_ref().to_owned(),
             writer: Mutex::new(conn),
@@ -68,7 +51,7 @@ impl SqliteAuditSink {
     }
 
     fn reader(&self) -> Result<Connection, StoreError> {
-        connect(&self.path)
+        connect_durable(&self.path)
     }
 }
 

@@ -12,13 +12,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use kmsgov_core::governance::{GovernanceSink, Hash32};
 use kmsgov_core::store::StoreError;
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use crate::{map_err, migrate};
+use crate::{connect_durable, map_err, open_durable, position};
 
 /// The file name of the governance database in a data directory.
 pub const GOVERNANCE_DB: &str = "governance.db";
@@ -42,21 +41,6 @@ pub struct SqliteGovernanceSink {
     writer: Mutex<Connection>,
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(map_err)?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(map_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(map_err)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(map_err)?;
-    Ok(conn)
-}
-
-fn position(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Corrupt(format!("position {value} too large")))
-}
-
 impl SqliteGovernanceSink {
     /// Opens (creating if needed) the governance database at `path`.
     ///
@@ -64,8 +48,7 @@ impl SqliteGovernanceSink {
     ///
     /// The file cannot be opened or migrated.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteGovernanceSink, StoreError> {
-        let mut conn = connect(path.as_ref())?;
-        migrate(&mut conn, MIGRATIONS)?;
+        let conn = open_durable(path.as_ref(), MIGRATIONS)?;
         Ok(SqliteGovernanceSink {
             path: path.as_ref().to_owned(),
             writer: Mutex::new(conn),
@@ -89,7 +72,7 @@ impl SqliteGovernanceSink {
     }
 
     fn reader(&self) -> Result<Connection, StoreError> {
-        connect(&self.path)
+        connect_durable(&self.path)
     }
 }
 

@@ -157,6 +157,32 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError>
     tx.commit().map_err(map_err)
 }
 
+/// A connection to a log database (the audit log, the governance chain):
+/// WAL, and `synchronous=FULL`, so a commit is on disk when it returns.
+fn connect_durable(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(map_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(map_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(map_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(map_err)?;
+    Ok(conn)
+}
+
+/// Opens (creating if needed) the log database at `path` and brings its
+/// schema to `migrations`: the connection that writes it.
+fn open_durable(path: &Path, migrations: &[&str]) -> Result<Connection, StoreError> {
+    let mut conn = connect_durable(path)?;
+    migrate(&mut conn, migrations)?;
+    Ok(conn)
+}
+
+/// A log position as SQLite stores it.
+fn position(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Corrupt(format!("position {value} too large")))
+}
+
 fn map_err(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _) => match f.code {
