@@ -55,12 +55,7 @@ pub fn policy_id(policy: &Value) -> Result<String, CanonicalError> {
     let mut context = Context::new(&SHA256);
     context.update(POLICY_ID_LABEL);
     context.update(canonical.as_bytes());
-    Ok(context
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::crypto::hex(context.finish().as_ref()))
 }
 
 fn write(value: &Value, out: &mut String) -> Result<(), CanonicalError> {

@@ -87,7 +87,100 @@ pub fn random_bytes(n: usize) -> Result<SecretBytes, CryptoError> {
     Ok(bytes)
 }
 
+/// `N` unpredictable bytes for values that must be unique and unguessable
+/// but are not key material: request ids, the salts of audit commitments and
+/// receipts. They come from aws-lc-rs's secure generator like
+/// [`random_bytes`], drawn a kilobyte at a time into a per-thread buffer
+/// (each call to the generator costs about as much as a whole hash), and
+/// each byte is handed out once. `None` when the generator fails.
+#[must_use]
+pub fn unique_bytes<const N: usize>() -> Option<[u8; N]> {
+    /// How much one refill draws.
+    const POOL: usize = 1024;
+    struct Pool {
+        bytes: [u8; POOL],
+        used: usize,
+    }
+    impl Drop for Pool {
+        fn drop(&mut self) {
+            zeroize::Zeroize::zeroize(&mut self.bytes);
+        }
+    }
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Pool> =
+            const { std::cell::RefCell::new(Pool { bytes: [0; POOL], used: POOL }) };
+    }
+    if N > POOL {
+        let mut out = [0u8; N];
+        return fill_random(&mut out).ok().map(|()| out);
+    }
+    BUFFER.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.used + N > POOL {
+            fill_random(&mut pool.bytes).ok()?;
+            pool.used = 0;
+        }
+        let start = pool.used;
+        let mut out = [0u8; N];
+        let taken = pool.bytes.get_mut(start..start + N)?;
+        out.copy_from_slice(taken);
+        // Handed out once: the buffer keeps no copy.
+        taken.fill(0);
+        pool.used = start + N;
+        Some(out)
+    })
+}
+
+/// Lowercase hexadecimal of `bytes`.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Lowercase hexadecimal of `bytes`, appended to `out`.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for byte in bytes {
+        // Both nibbles are below 16, so `from_digit` always has a digit.
+        out.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(byte & 0x0f), 16).unwrap_or('0'));
+    }
+}
+
 /// Fills `out` from the secure random generator.
 pub(crate) fn fill_random(out: &mut [u8]) -> Result<(), CryptoError> {
     aws_lc_rs::rand::fill(out).map_err(|_| CryptoError::Internal("random generator failure"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_bytes_do_not_repeat_across_refills() {
+        // 200 draws of 16 bytes cross several 1 KiB refills.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let value: [u8; 16] = unique_bytes().unwrap();
+            assert_ne!(value, [0; 16]);
+            assert!(seen.insert(value), "a value was handed out twice");
+        }
+        // Sizes that do not divide the buffer, and one larger than it.
+        let a: [u8; 24] = unique_bytes().unwrap();
+        let b: [u8; 24] = unique_bytes().unwrap();
+        assert_ne!(a, b);
+        let big: [u8; 2048] = unique_bytes().unwrap();
+        assert!(big.iter().any(|b| *b != 0));
+    }
+
+    #[test]
+    fn hex_is_lowercase_and_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&[]), "");
+        let mut s = String::from("x");
+        push_hex(&mut s, &[1, 0xab]);
+        assert_eq!(s, "x01ab");
+    }
 }

@@ -258,5 +258,5 @@ pub fn parse_id(text: &str) -> Option<[u8; 32]> {
 
 /// Writes a policy id as 64 lowercase hexadecimal digits.
 pub fn id_hex(id: &[u8; 32]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::hex(id)
 }

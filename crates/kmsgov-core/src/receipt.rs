@@ -839,7 +839,7 @@ fn fixed<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::hex(bytes)
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

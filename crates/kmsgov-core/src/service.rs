@@ -551,7 +551,7 @@ impl Kms {
         if self.audit.is_some() {
             // Only an audit leaf carries the id; a zero id is still unique
             // by its position in the log.
-            let _ = aws_lc_rs::rand::fill(&mut request_id);
+            request_id = crate::crypto::unique_bytes().unwrap_or_default();
         }
         self.execute_as(request, trace, request_id)
     }
@@ -1417,7 +1417,7 @@ pub(crate) fn new_key_id() -> Result<String, KmsError> {
     b.copy_from_slice(bytes.expose());
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::crypto::hex(&b);
     Ok(format!(
         "{}-{}-{}-{}-{}",
         hex.get(0..8).unwrap_or_default(),

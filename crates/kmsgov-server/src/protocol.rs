@@ -191,22 +191,21 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
 
 /// A new request id: a random UUID (version 4), as text and as its bytes.
 pub(crate) fn new_request_id() -> (String, [u8; 16]) {
-    let mut b = [0u8; 16];
-    match kmsgov_core::crypto::random_bytes(16) {
-        Ok(bytes) => b.copy_from_slice(bytes.expose()),
-        Err(_) => {
-            // The system random generator failed: fall back to the time and
-            // a counter, which are unique enough for log correlation.
-            static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            let (hi, lo) = b.split_at_mut(8);
-            hi.copy_from_slice(&n.to_be_bytes());
-            lo.copy_from_slice(&(t as u64).to_be_bytes());
-        }
-    }
+    let b = kmsgov_core::crypto::unique_bytes::<16>().unwrap_or_else(|| {
+        // The system random generator failed: fall back to the time and
+        // a counter, which are unique enough for log correlation.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut b = [0u8; 16];
+        let (hi, lo) = b.split_at_mut(8);
+        hi.copy_from_slice(&n.to_be_bytes());
+        lo.copy_from_slice(&(t as u64).to_be_bytes());
+        b
+    });
+    let mut b = b;
     if let Some(x) = b.get_mut(6) {
         *x = (*x & 0x0f) | 0x40;
     }
@@ -218,7 +217,7 @@ pub(crate) fn new_request_id() -> (String, [u8; 16]) {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        s.push_str(&format!("{byte:02x}"));
+        kmsgov_core::crypto::push_hex(&mut s, std::slice::from_ref(byte));
     }
     (s, b)
 }

@@ -310,7 +310,7 @@ fn uuid(bytes: &[u8; 16]) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        s.push_str(&format!("{byte:02x}"));
+        kmsgov_core::crypto::push_hex(&mut s, std::slice::from_ref(byte));
     }
     s
 }

@@ -238,7 +238,7 @@ fn parse_time(text: &str) -> Result<i64, String> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    kmsgov_core::crypto::hex(bytes)
 }
 
 fn verified_text(verified: &VerifiedReceipt) -> String {

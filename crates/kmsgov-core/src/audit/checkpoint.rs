@@ -123,7 +123,7 @@ impl Signer {
     pub fn verifier_key(&self) -> String {
         let mut key = vec![ED25519_ALG];
         key.extend_from_slice(self.key.public_key().as_ref());
-        let hex: String = self.id.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::crypto::hex(&self.id);
         format!("{}+{hex}+{}", self.name, STANDARD.encode(key))
     }
 
@@ -167,7 +167,7 @@ impl Verifier {
             return Err(CheckpointError::BadVerifierKey);
         }
         let id = key_id(name, public_key);
-        let hex_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let hex_id = crate::crypto::hex(&id);
         if hex != hex_id {
             return Err(CheckpointError::BadVerifierKey);
         }

@@ -4,7 +4,7 @@
 use aws_lc_rs::digest::{Context, SHA256};
 use aws_lc_rs::hmac;
 use kmsgov_authz::{Environment, Outcome};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::leaf::{op_code, Leaf, Reason, Verdict};
 use super::AuditEntry;
@@ -13,14 +13,6 @@ use crate::service::{Request, Response};
 
 /// The label of the audit key derived from the root key.
 pub(crate) const PRINCIPAL_KEY_LABEL: &str = "kmsgov/audit/principal/v1";
-
-/// The environment keys a detail record keeps.
-const CONTEXT_KEYS: [&str; 4] = [
-    "aws:SourceIp",
-    "aws:SourceVpc",
-    "aws:SourceVpce",
-    "aws:SecureTransport",
-];
 
 /// What an entry records of a request.
 pub(crate) struct Subject<'a> {
@@ -154,24 +146,11 @@ impl Recorder {
             .decision
             .as_ref()
             .map_or("", |d| d.message.as_str());
-        let mut salt = [0u8; 16];
         // Without randomness the salt stays zero: the commitment still
         // binds the context, it is only easier to guess.
-        let _ = aws_lc_rs::rand::fill(&mut salt);
-        let context = request_context(request.env, request.input);
-        let context_bytes = context.to_string();
+        let salt: [u8; 16] = crate::crypto::unique_bytes().unwrap_or([0; 16]);
         let caller = request.caller;
-        let detail = json!({
-            "salt": hex(&salt),
-            "operation": request.operation,
-            "principal": caller.arn(),
-            "account": caller.account().unwrap_or(""),
-            "context": context,
-            "error": error.map(|e| e.name()),
-            "message": message,
-        })
-        .to_string()
-        .into_bytes();
+        let (detail, context) = detail_record(&salt, request, error.map(|e| e.name()), message);
         let used = response.result.as_ref().ok().and_then(|o| o.use_record());
         let leaf = Leaf {
             op: request.op,
@@ -187,7 +166,11 @@ impl Recorder {
             gov_size: used.map_or(0, |u| u.governance_size),
             gov_root: used.map_or([0; 32], |u| u.governance_root),
             determining: sha256(&[b"kmsgov/determining", message.as_bytes()]),
-            context_commit: sha256(&[b"kmsgov/ctx", &salt, context_bytes.as_bytes()]),
+            context_commit: sha256(&[
+                b"kmsgov/ctx",
+                &salt,
+                detail.get(context).unwrap_or_default(),
+            ]),
             receipt_ref: used.and_then(|u| u.receipt.as_ref()).map_or([0; 32], |r| {
                 sha256(&[b"kmsgov/receipt", &r.claims.receipt_id])
             }),
@@ -200,36 +183,103 @@ impl Recorder {
     }
 }
 
-/// The request context a detail record keeps: the network facts and the
-/// encryption context, as canonical JSON (keys sorted).
-fn request_context(env: &Environment<'_>, input: &Value) -> Value {
-    let mut context = serde_json::Map::new();
-    for key in CONTEXT_KEYS {
-        if let Some(v) = env.get_one(key) {
-            context.insert(key.to_owned(), Value::from(v));
-        }
-    }
-    for member in [
-        "EncryptionContext",
-        "SourceEncryptionContext",
-        "DestinationEncryptionContext",
-    ] {
-        if let Some(Value::Object(pairs)) = input.get(member) {
-            let sorted: std::collections::BTreeMap<_, _> = pairs.iter().collect();
-            context.insert(member.to_owned(), json!(sorted));
-        }
-    }
-    let sorted: std::collections::BTreeMap<_, _> = context.into_iter().collect();
-    json!(sorted)
+/// The environment keys a detail record keeps, in the order of their bytes.
+const SORTED_CONTEXT_KEYS: [&str; 4] = [
+    "aws:SecureTransport",
+    "aws:SourceIp",
+    "aws:SourceVpc",
+    "aws:SourceVpce",
+];
+
+/// The encryption-context members a detail record keeps, in the order of
+/// their bytes (before every environment key: capitals sort first).
+const CONTEXT_MEMBERS: [&str; 3] = [
+    "DestinationEncryptionContext",
+    "EncryptionContext",
+    "SourceEncryptionContext",
+];
+
+/// Appends `value` as JSON. Writing to a vector cannot fail, and every
+/// value here came from JSON, so it serializes.
+fn push_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The detail record of a request, as compact JSON in a fixed member order
+/// (`salt`, `operation`, `principal`, `account`, `context`, `error`,
+/// `message`), and where in it the request context is. The context is
+/// the network facts and the encryption context, keys sorted by their
+/// bytes at every level: the bytes the leaf's context commitment covers.
+///
+/// Written directly rather than through a `serde_json::Value`: this runs
+/// for every request, and building the tree cost more than the request.
+fn detail_record(
+    salt: &[u8; 16],
+    request: &Subject<'_>,
+    error: Option<&str>,
+    message: &str,
+) -> (Vec<u8>, std::ops::Range<usize>) {
+    let caller = request.caller;
+    let mut out = Vec::with_capacity(384);
+    let mut salt_hex = String::with_capacity(32);
+    crate::crypto::push_hex(&mut salt_hex, salt);
+    out.extend_from_slice(b"{\"salt\":");
+    push_json(&mut out, &salt_hex);
+    out.extend_from_slice(b",\"operation\":");
+    push_json(&mut out, request.operation);
+    out.extend_from_slice(b",\"principal\":");
+    push_json(&mut out, caller.arn());
+    out.extend_from_slice(b",\"account\":");
+    push_json(&mut out, caller.account().unwrap_or(""));
+    out.extend_from_slice(b",\"context\":");
+    let start = out.len();
+    let mut first = true;
+    out.push(b'{');
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        push_json(out, name);
+        out.push(b':');
+    };
+    for member in CONTEXT_MEMBERS {
+        if let Some(Value::Object(pairs)) = request.input.get(member) {
+            key(&mut out, member);
+            let mut sorted: Vec<(&String, &Value)> = pairs.iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (name, value)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                push_json(&mut out, name);
+                out.push(b':');
+                push_json(&mut out, value);
+            }
+            out.push(b'}');
+        }
+    }
+    for name in SORTED_CONTEXT_KEYS {
+        if let Some(value) = request.env.get_one(name) {
+            key(&mut out, name);
+            push_json(&mut out, value);
+        }
+    }
+    out.push(b'}');
+    let context = start..out.len();
+    out.extend_from_slice(b",\"error\":");
+    push_json(&mut out, &error);
+    out.extend_from_slice(b",\"message\":");
+    push_json(&mut out, message);
+    out.push(b'}');
+    (out, context)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn key_ids_are_read_from_ids_and_arns() {
@@ -244,6 +294,79 @@ mod tests {
         assert!(key_id_bytes("mrk-1234abcd12ab34cd56ef1234567890ab").is_some());
         assert_eq!(key_id_bytes("alias/orders"), None);
         assert_eq!(key_id_bytes("1234abcd-12ab-34cd-56ef-1234567890zz"), None);
+    }
+
+    /// The detail record as a JSON tree would give it: the reference the
+    /// hand-written one must match byte for byte.
+    fn detail_by_tree(
+        salt: &[u8; 16],
+        request: &Subject<'_>,
+        error: Option<&str>,
+        message: &str,
+    ) -> (String, String) {
+        use serde_json::json;
+        use std::collections::BTreeMap;
+        let mut context = BTreeMap::new();
+        for key in SORTED_CONTEXT_KEYS {
+            if let Some(v) = request.env.get_one(key) {
+                context.insert(key.to_owned(), Value::from(v));
+            }
+        }
+        for member in CONTEXT_MEMBERS {
+            if let Some(Value::Object(pairs)) = request.input.get(member) {
+                let sorted: BTreeMap<_, _> = pairs.iter().collect();
+                context.insert(member.to_owned(), json!(sorted));
+            }
+        }
+        let context = json!(context);
+        let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+        let detail = json!({
+            "salt": salt,
+            "operation": request.operation,
+            "principal": request.caller.arn(),
+            "account": request.caller.account().unwrap_or(""),
+            "context": context,
+            "error": error,
+            "message": message,
+        });
+        (detail.to_string(), context.to_string())
+    }
+
+    #[test]
+    fn detail_records_are_canonical_json() {
+        let caller =
+            kmsgov_policy::Caller::parse("arn:aws:iam::111122223333:user/alice+ops@example.com")
+                .unwrap();
+        let mut env = Environment::new();
+        env.insert("aws:SourceIp", "10.0.0.1");
+        env.insert("aws:SecureTransport", "true");
+        env.insert("aws:SourceVpce", "vpce-1a2b");
+        env.insert("aws:PrincipalTag/x", "not kept");
+        let inputs = [
+            json!({}),
+            json!({"EncryptionContext": {"b": "2", "a": "1", "é\n": "\u{1}", "A": "0"}}),
+            json!({
+                "SourceEncryptionContext": {"z": "1"},
+                "DestinationEncryptionContext": {"y": "2", "x": "3"},
+                "EncryptionContext": "not an object",
+            }),
+        ];
+        for (i, input) in inputs.iter().enumerate() {
+            let subject = Subject {
+                op: 1,
+                operation: "Decrypt",
+                caller: &caller,
+                input,
+                env: &env,
+            };
+            let salt = [i as u8; 16];
+            for (error, message) in [(None, ""), (Some("AccessDeniedException"), "no \"allow\"")] {
+                let (detail, range) = detail_record(&salt, &subject, error, message);
+                let (want, want_context) = detail_by_tree(&salt, &subject, error, message);
+                assert_eq!(String::from_utf8(detail.clone()).unwrap(), want);
+                assert_eq!(&detail[range], want_context.as_bytes());
+            }
+        }
     }
 
     #[test]

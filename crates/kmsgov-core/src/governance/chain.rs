@@ -235,7 +235,7 @@ impl std::error::Error for ChainError {}
 /// Lowercase hex of bytes.
 #[must_use]
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::hex(bytes)
 }
 
 /// One threshold a record must meet.

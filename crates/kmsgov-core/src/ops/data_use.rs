@@ -176,27 +176,30 @@ pub(crate) fn check_decrypt(
             return Err(KmsError::new(ErrorKind::InvalidCiphertextException, ""));
         }
     }
-    let id_hex = data_use::id_hex(&fields.policy_id);
+    // Only refusals name the policy.
+    let id_hex = || data_use::id_hex(&fields.policy_id);
     let Some(governance) = ctx.kms.governance() else {
         return Err(KmsError::new(
             ErrorKind::AccessDeniedException,
-            format!("The ciphertext is bound to data-use policy {id_hex}, and this server keeps no governance records to enforce it."),
+            format!("The ciphertext is bound to data-use policy {}, and this server keeps no governance records to enforce it.", id_hex()),
         ));
     };
-    let policy =
-        governance
-            .data_use_policy(&fields.policy_id)?
-            .ok_or_else(|| {
-                KmsError::new(
-            ErrorKind::AccessDeniedException,
-            format!("The ciphertext is bound to data-use policy {id_hex}, which is not published."),
-        )
-            })?;
+    let policy = governance
+        .data_use_policy(&fields.policy_id)?
+        .ok_or_else(|| {
+            KmsError::new(
+                ErrorKind::AccessDeniedException,
+                format!(
+                    "The ciphertext is bound to data-use policy {}, which is not published.",
+                    id_hex()
+                ),
+            )
+        })?;
     let (purpose, audience) = stated_use(ctx.input)?;
     if require_purpose && purpose.is_none() {
         return Err(KmsError::new(
             ErrorKind::AccessDeniedException,
-            format!("The ciphertext is bound to data-use policy {id_hex}, so the request must state a Purpose."),
+            format!("The ciphertext is bound to data-use policy {}, so the request must state a Purpose.", id_hex()),
         ));
     }
     policy
@@ -274,12 +277,9 @@ fn draft_receipt(
             ))
         }
     };
-    let mut salt = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut salt)
-        .map_err(|_| KmsError::internal("the random number generator failed"))?;
-    let mut receipt_id = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut receipt_id)
-        .map_err(|_| KmsError::internal("the random number generator failed"))?;
+    let failed = || KmsError::internal("the random number generator failed");
+    let salt: [u8; 32] = crate::crypto::unique_bytes().ok_or_else(failed)?;
+    let receipt_id: [u8; 16] = crate::crypto::unique_bytes().ok_or_else(failed)?;
     let holder = ctx
         .kms
         .principal_commitment(ctx.account, ctx.caller.arn())

@@ -583,5 +583,5 @@ fn missing(member: &str) -> KmsError {
 /// A new grant id: 32 random bytes as 64 lowercase hexadecimal digits.
 fn new_grant_id() -> Result<String, KmsError> {
     let bytes = crate::crypto::random_bytes(32)?;
-    Ok(bytes.expose().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::crypto::hex(bytes.expose()))
 }

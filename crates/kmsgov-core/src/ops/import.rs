@@ -445,9 +445,5 @@ fn fingerprint(kms: &Kms, key_id: &str, material: &KeyMaterial) -> String {
     ctx.update(&(key_id.len() as u64).to_be_bytes());
     ctx.update(key_id.as_bytes());
     ctx.update(material.expose_secret());
-    ctx.sign()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::hex(ctx.sign().as_ref())
 }
