@@ -356,6 +356,10 @@ struct Queue {
     pending: Vec<(AuditEntry, Slot)>,
     head: Head,
     shutdown: bool,
+    /// The writer is waiting for work: the next entry must wake it. While
+    /// it writes, entries just queue up, and it looks again when done,
+    /// so that under load submitting costs no system call.
+    idle: bool,
 }
 
 #[derive(Debug)]
@@ -439,6 +443,7 @@ impl AuditLog {
                 pending: Vec::new(),
                 head,
                 shutdown: false,
+                idle: false,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -478,7 +483,11 @@ impl AuditLog {
             slot.complete(Err(AuditError("the audit log is closed".into())));
         } else {
             queue.pending.push((entry, Arc::clone(&slot)));
-            self.shared.work.notify_one();
+            if queue.idle {
+                queue.idle = false;
+                drop(queue);
+                self.shared.work.notify_one();
+            }
         }
         AuditTicket {
             slot,
@@ -530,11 +539,13 @@ fn write_loop(
         let batch = {
             let mut queue = lock(&shared.queue);
             while queue.pending.is_empty() && !queue.shutdown {
+                queue.idle = true;
                 queue = shared
                     .work
                     .wait(queue)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
+            queue.idle = false;
             if queue.pending.is_empty() {
                 return;
             }
@@ -543,20 +554,21 @@ fn write_loop(
         };
         let (entries, slots): (Vec<AuditEntry>, Vec<Slot>) = batch.into_iter().unzip();
         let outcome = commit(shared, sink, signer, verifier, &mut range, &entries);
-        let mut queue = lock(&shared.queue);
-        match outcome {
+        let first = match outcome {
             Ok((first, head)) => {
-                queue.head = head;
-                for (i, slot) in slots.iter().enumerate() {
-                    slot.complete(Ok(first + i as u64));
-                }
+                lock(&shared.queue).head = head;
+                Ok(first)
             }
-            Err(error) => {
-                for slot in &slots {
-                    slot.complete(Err(error.clone()));
-                }
-            }
+            Err(error) => Err(error),
+        };
+        // Callers are woken without the queue locked, so that they and
+        // new submitters do not wait on the writer.
+        for (i, slot) in slots.iter().enumerate() {
+            slot.complete(first.clone().map(|first| first + i as u64));
         }
+        // Blocking waiters look at their slot under the queue lock: taking
+        // it here orders their check before this notification.
+        drop(lock(&shared.queue));
         shared.done.notify_all();
     }
 }
