@@ -370,6 +370,53 @@ mod tests {
     }
 
     #[test]
+    fn detail_records_match_the_tree_form_for_generated_strings() {
+        // Strings over an alphabet of escapes, control characters,
+        // multi-byte characters and plain ones, from a fixed-seed generator.
+        let alphabet = [
+            "a", "Z", "0", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1f}", "\u{7f}", "é", "€",
+            "😀", "\u{2028}", " ", ":", "{", "}",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut text =
+            |len: usize| -> String { (0..len).map(|_| alphabet[next(alphabet.len())]).collect() };
+        let caller = kmsgov_policy::Caller::parse("arn:aws:iam::111122223333:role/app").unwrap();
+        for round in 0..300 {
+            let mut pairs = serde_json::Map::new();
+            for _ in 0..(round % 5) {
+                pairs.insert(text(1 + round % 7), Value::from(text(round % 11)));
+            }
+            let input = json!({ "EncryptionContext": pairs });
+            let ip = text(round % 9);
+            let mut env = Environment::new();
+            env.insert("aws:SourceIp", ip.as_str());
+            let message = text(round % 13);
+            let subject = Subject {
+                op: 1,
+                operation: "Decrypt",
+                caller: &caller,
+                input: &input,
+                env: &env,
+            };
+            let salt = [round as u8; 16];
+            let (detail, range) = detail_record(&salt, &subject, Some("X"), &message);
+            let (want, want_context) = detail_by_tree(&salt, &subject, Some("X"), &message);
+            assert_eq!(
+                String::from_utf8(detail.clone()).unwrap(),
+                want,
+                "round {round}"
+            );
+            assert_eq!(&detail[range], want_context.as_bytes(), "round {round}");
+        }
+    }
+
+    #[test]
     fn principal_commitments_are_keyed() {
         let a = Recorder::new(&[1; 32]);
         let b = Recorder::new(&[2; 32]);
