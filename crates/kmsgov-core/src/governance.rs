@@ -102,6 +102,23 @@ pub trait GovernanceSink: Send + Sync + std::fmt::Debug {
     /// The write failed.
     fn put_pending(&self, record_hash: &Hash32, record: &[u8]) -> Result<(), StoreError>;
 
+    /// Replaces the pending record with hash `record_hash` by `record` if
+    /// it is still `expected` (`None`: there is none), in one step: when it
+    /// is not, nothing is written and the answer is
+    /// [`StoreError::Conflict`]. Two servers adding approvals to one
+    /// pending record at once use it so that neither signature is lost.
+    ///
+    /// # Errors
+    ///
+    /// The pending record changed ([`StoreError::Conflict`]), or the write
+    /// failed.
+    fn swap_pending(
+        &self,
+        record_hash: &Hash32,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<(), StoreError>;
+
     /// Every pending record with its hash, ordered by hash.
     ///
     /// # Errors
@@ -193,6 +210,20 @@ impl GovernanceSink for MemoryGovernanceSink {
         lock(&self.inner)
             .pending
             .insert(*record_hash, record.to_vec());
+        Ok(())
+    }
+
+    fn swap_pending(
+        &self,
+        record_hash: &Hash32,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.inner);
+        if state.pending.get(record_hash).map(Vec::as_slice) != expected {
+            return Err(StoreError::Conflict);
+        }
+        state.pending.insert(*record_hash, record.to_vec());
         Ok(())
     }
 
@@ -666,12 +697,33 @@ impl Governance {
         key_id: u32,
         signature: &[u8],
     ) -> Result<Submitted, GovError> {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                back_off(attempt);
+            }
+            if let Some(done) = self.approve_once(id, key_id, signature)? {
+                return Ok(done);
+            }
+        }
+        Err(GovError::Busy)
+    }
+
+    /// One try of [`Governance::approve`]: `None` when another server
+    /// changed the pending record between reading and writing it (its
+    /// approvals are then read again, so neither is lost).
+    fn approve_once(
+        &self,
+        id: &Hash32,
+        key_id: u32,
+        signature: &[u8],
+    ) -> Result<Option<Submitted>, GovError> {
         let mut chain = lock(&self.chain);
         self.catch_up(&mut chain)?;
-        let (record_hash, mut record) = self
-            .pending_rebased(&chain)?
+        // With the bytes stored for it: what the write below must still find.
+        let (record_hash, mut record, stored) = self
+            .pending_stored(&chain)?
             .into_iter()
-            .find(|(h, r)| h == id || r.proposal_hash().ok().as_ref() == Some(id))
+            .find(|(h, r, _)| h == id || r.proposal_hash().ok().as_ref() == Some(id))
             .ok_or(GovError::NotPending(*id))?;
         if record.signatures.iter().all(|s| s.key_id != key_id) {
             let with = |alg: u8| {
@@ -706,13 +758,17 @@ impl Governance {
             let bytes = record
                 .encode()
                 .map_err(|e| GovError::Invalid(e.to_string()))?;
-            self.sink.put_pending(&record_hash, &bytes)?;
+            match self.sink.swap_pending(&record_hash, Some(&stored), &bytes) {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
             let (have, need) = tally.have_need();
-            return Ok(Submitted::Pending {
+            return Ok(Some(Submitted::Pending {
                 record_hash,
                 have,
                 need,
-            });
+            }));
         }
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
@@ -724,7 +780,7 @@ impl Governance {
                     if !kept {
                         self.sink.remove_pending(&record_hash)?;
                     }
-                    return Ok(done);
+                    return Ok(Some(done));
                 }
                 None => {
                     // Another server appended first: move it onto the new
@@ -843,6 +899,15 @@ impl Governance {
     /// `chain` when it needs and allows it (the rebased record replaces the
     /// old one in the sink).
     fn pending_rebased(&self, chain: &Chain) -> Result<Vec<(Hash32, Record)>, GovError> {
+        Ok(self
+            .pending_stored(chain)?
+            .into_iter()
+            .map(|(hash, record, _)| (hash, record))
+            .collect())
+    }
+
+    /// [`Governance::pending_rebased`], each with the bytes stored for it.
+    fn pending_stored(&self, chain: &Chain) -> Result<Vec<(Hash32, Record, Vec<u8>)>, GovError> {
         let mut out = Vec::new();
         for (hash, bytes) in self.sink.pending()? {
             let Ok(record) = Record::parse(&bytes) else {
@@ -858,9 +923,9 @@ impl Governance {
                     if new_hash != hash {
                         self.sink.remove_pending(&hash)?;
                     }
-                    out.push((new_hash, moved));
+                    out.push((new_hash, moved, encoded));
                 }
-                None => out.push((hash, record)),
+                None => out.push((hash, record, bytes)),
             }
         }
         Ok(out)

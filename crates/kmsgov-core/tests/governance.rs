@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use kmsgov_core::store::StoreError;
+
 use kmsgov_core::governance::{
     conformance, policy_id, read_all, scope_id, verify_chain, Chain, ChainError, Change, GovError,
     Governance, GovernanceKey, GovernanceSink, MemoryGovernanceSink, PendingInfo, PolicyKind,
@@ -951,4 +953,95 @@ fn memory_sink_conforms() {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A sink that runs `before_write` once, just before the first write of a
+/// pending record: another server's approval landing between this
+/// server's read of the record and its write.
+struct RacingSink {
+    inner: Arc<MemoryGovernanceSink>,
+    before_write: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for RacingSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RacingSink")
+    }
+}
+
+impl RacingSink {
+    fn race(&self) {
+        let hook = self.before_write.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+}
+
+impl GovernanceSink for RacingSink {
+    fn append(&self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.inner.append(seq, record)
+    }
+    fn read(&self, from: u64, max: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.read(from, max)
+    }
+    fn size(&self) -> Result<u64, StoreError> {
+        self.inner.size()
+    }
+    fn put_pending(&self, record_hash: &[u8; 32], record: &[u8]) -> Result<(), StoreError> {
+        self.race();
+        self.inner.put_pending(record_hash, record)
+    }
+    fn swap_pending(
+        &self,
+        record_hash: &[u8; 32],
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        self.race();
+        self.inner.swap_pending(record_hash, expected, record)
+    }
+    fn pending(&self) -> Result<Vec<([u8; 32], Vec<u8>)>, StoreError> {
+        self.inner.pending()
+    }
+    fn remove_pending(&self, record_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.inner.remove_pending(record_hash)
+    }
+}
+
+#[test]
+fn approvals_given_at_once_on_two_servers_both_count() {
+    let shared = Arc::new(MemoryGovernanceSink::new());
+    let first = governed_by_admins(&shared);
+    let hash = pending_hash(&first.submit(bind(9, [5; 32]), NOW).unwrap());
+    // Server b reads the pending record (no approvals yet); before it
+    // writes its administrator's approval back, server a stores another.
+    let racing = Arc::new(RacingSink {
+        inner: shared.clone(),
+        before_write: std::sync::Mutex::new(None),
+    });
+    let b = Governance::open(racing.clone(), &SERVER_SEED, SCOPE, NOW).unwrap();
+    let a = open(&shared);
+    *racing.before_write.lock().unwrap() = Some(Box::new(move || {
+        assert!(matches!(
+            approve(&a, &hash, &key(2)),
+            Submitted::Pending { have: 1, .. }
+        ));
+    }));
+    // b finds the record changed, reads it again with a's approval, and
+    // its own completes the quorum.
+    let done = approve(&b, &hash, &key(1));
+    assert!(
+        matches!(done, Submitted::Applied { record_hash, .. } if record_hash == hash),
+        "{done:?}"
+    );
+    assert!(
+        racing.before_write.lock().unwrap().is_none(),
+        "the race ran"
+    );
+    assert_eq!(first.bound(RecordType::BindKeyPolicy, &[9; 32]), None);
+    assert_eq!(b.bound(RecordType::BindKeyPolicy, &[9; 32]), Some([5; 32]));
+    assert!(b.pending().unwrap().is_empty());
+    let records = read_all(shared.as_ref()).unwrap();
+    verify_chain(&records, &[server().public_key()], None).unwrap();
 }

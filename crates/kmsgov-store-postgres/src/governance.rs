@@ -160,6 +160,37 @@ impl GovernanceSink for PostgresGovernanceSink {
         })
     }
 
+    fn swap_pending(
+        &self,
+        record_hash: &Hash32,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let hash = record_hash.as_slice();
+        self.store.with(|client| {
+            // One statement each way, so the check and the write are one
+            // step: an update only of the expected bytes, or an insert only
+            // where there is no row.
+            let written = match expected {
+                Some(expected) => client.execute(
+                    "UPDATE gov_pending SET record = $3 WHERE hash = $1 AND record = $2",
+                    &[&hash, &expected, &record],
+                ),
+                None => client.execute(
+                    "INSERT INTO gov_pending (hash, record) VALUES ($1, $2)
+                     ON CONFLICT (hash) DO NOTHING",
+                    &[&hash, &record],
+                ),
+            }
+            .map_err(map_err)?;
+            if written == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
+        })
+    }
+
     fn pending(&self) -> Result<Vec<(Hash32, Vec<u8>)>, StoreError> {
         let rows = self.store.with(|client| {
             client

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use kmsgov_core::governance::{GovernanceSink, Hash32};
 use kmsgov_core::store::StoreError;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::{connect_durable, map_err, open_durable, position};
 
@@ -126,6 +126,34 @@ impl GovernanceSink for SqliteGovernanceSink {
 
     fn put_pending(&self, record_hash: &Hash32, record: &[u8]) -> Result<(), StoreError> {
         self.write(|tx| {
+            tx.execute(
+                "INSERT INTO gov_pending (hash, record) VALUES (?1, ?2)
+                 ON CONFLICT (hash) DO UPDATE SET record = excluded.record",
+                params![record_hash.as_slice(), record],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+    }
+
+    fn swap_pending(
+        &self,
+        record_hash: &Hash32,
+        expected: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let stored: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT record FROM gov_pending WHERE hash = ?1",
+                    params![record_hash.as_slice()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            if stored.as_deref() != expected {
+                return Err(StoreError::Conflict);
+            }
             tx.execute(
                 "INSERT INTO gov_pending (hash, record) VALUES (?1, ?2)
                  ON CONFLICT (hash) DO UPDATE SET record = excluded.record",

@@ -120,6 +120,36 @@ pub fn run(sink: &dyn GovernanceSink) -> Result<(), Failure> {
         ok(sink.pending(), "pending")?.is_empty(),
         "every pending record removed"
     );
+
+    // Compare-and-swap of a pending record.
+    check!(
+        matches!(
+            sink.swap_pending(&a, Some(b"anything"), b"x"),
+            Err(StoreError::Conflict)
+        ),
+        "swap_pending of an absent record expecting one is a Conflict"
+    );
+    ok(
+        sink.swap_pending(&a, None, b"v1"),
+        "swap_pending of an absent record",
+    )?;
+    check!(
+        matches!(sink.swap_pending(&a, None, b"x"), Err(StoreError::Conflict)),
+        "swap_pending expecting no record where there is one is a Conflict"
+    );
+    check!(
+        matches!(
+            sink.swap_pending(&a, Some(b"v0"), b"x"),
+            Err(StoreError::Conflict)
+        ),
+        "swap_pending expecting other bytes is a Conflict"
+    );
+    ok(sink.swap_pending(&a, Some(b"v1"), b"v2"), "swap_pending")?;
+    check!(
+        ok(sink.pending(), "pending")? == vec![(a, b"v2".to_vec())],
+        "a refused swap writes nothing, an accepted one replaces the record"
+    );
+    ok(sink.remove_pending(&a), "remove_pending")?;
     check!(
         ok(sink.size(), "size")? == 6,
         "pending records are not in the chain"
