@@ -518,6 +518,7 @@ fn servers_on_one_database_write_one_audit_log_that_verifies() {
     // while the servers run, and holds every request once.
     for dir in &dirs {
         assert!(!dir.path().join("audit.db").exists());
+        assert!(!dir.path().join("audit.log").exists());
     }
     let (code, text) = audit(&db, &["verify"]);
     assert_eq!(code, Some(0), "{text}");

@@ -160,21 +160,20 @@ async fn changes_behind_the_servers_back_are_found() {
     let data = ws.data_dir();
     let saved = ws.dir.path().join("saved.checkpoint");
     std::fs::write(&saved, stdout(&audit(&data, &["checkpoint"]))).unwrap();
-    let db = rusqlite::Connection::open(data.join("audit.db")).unwrap();
+    let path = data.join("audit.log");
+    let original = std::fs::read(&path).unwrap();
+    let frames = frames(&original);
+    let write = |bytes: &[u8]| std::fs::write(&path, bytes).unwrap();
 
     // One bit of entry 1's leaf.
-    let leaf: Vec<u8> = db
-        .query_row("SELECT leaf FROM audit_entries WHERE seq = 1", [], |r| {
-            r.get(0)
-        })
+    let at = frames
+        .iter()
+        .find_map(|f| f.leaves.iter().find(|(n, _)| *n == 1))
+        .map(|(_, leaf)| leaf.start + 100)
         .unwrap();
-    let mut changed = leaf.clone();
-    changed[100] ^= 0x04;
-    db.execute(
-        "UPDATE audit_entries SET leaf = ?1 WHERE seq = 1",
-        [&changed],
-    )
-    .unwrap();
+    let mut changed = original.clone();
+    changed[at] ^= 0x04;
+    write(&changed);
     let verified = audit(&data, &["verify"]);
     assert_eq!(verified.status.code(), Some(1));
     let report = stdout(&verified);
@@ -187,16 +186,14 @@ async fn changes_behind_the_servers_back_are_found() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("audit"));
-    db.execute("UPDATE audit_entries SET leaf = ?1 WHERE seq = 1", [&leaf])
-        .unwrap();
+    write(&original);
     assert_eq!(audit(&data, &["verify"]).status.code(), Some(0));
 
-    // The last entry and its checkpoint removed: only the saved checkpoint
+    // The last batch and its checkpoint removed: only the saved checkpoint
     // shows it.
-    db.execute("DELETE FROM audit_entries WHERE seq = 3", [])
-        .unwrap();
-    db.execute("DELETE FROM audit_checkpoints WHERE size = 4", [])
-        .unwrap();
+    let last = frames.last().unwrap();
+    let truncated = original[..last.offset].to_vec();
+    write(&truncated);
     assert_eq!(audit(&data, &["verify"]).status.code(), Some(0));
     let verified = audit(&data, &["verify", "--checkpoint", saved.to_str().unwrap()]);
     assert_eq!(verified.status.code(), Some(1));
@@ -207,20 +204,14 @@ async fn changes_behind_the_servers_back_are_found() {
     );
 
     // A checkpoint whose root was replaced no longer verifies.
-    let note: String = db
-        .query_row(
-            "SELECT note FROM audit_checkpoints WHERE size = 2",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let frame = frames.iter().find(|f| f.size == 2).unwrap();
+    let note = std::str::from_utf8(&truncated[frame.note.clone()]).unwrap();
     let lines: Vec<&str> = note.lines().collect();
     let forged = note.replacen(lines[2], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1);
-    db.execute(
-        "UPDATE audit_checkpoints SET note = ?1 WHERE size = 2",
-        [&forged],
-    )
-    .unwrap();
+    assert_eq!(forged.len(), note.len());
+    let mut changed = truncated.clone();
+    changed[frame.note.clone()].copy_from_slice(forged.as_bytes());
+    write(&changed);
     let verified = audit(&data, &["verify"]);
     assert_eq!(verified.status.code(), Some(1));
     assert!(
@@ -228,6 +219,46 @@ async fn changes_behind_the_servers_back_are_found() {
         "{}",
         stdout(&verified)
     );
+}
+
+/// One frame of an `audit.log`, read by the layout `docs/audit.md` gives.
+struct Frame {
+    offset: usize,
+    /// The log's size after it.
+    size: u64,
+    note: std::ops::Range<usize>,
+    /// Each entry's position and the bytes of its leaf.
+    leaves: Vec<(u64, std::ops::Range<usize>)>,
+}
+
+fn frames(bytes: &[u8]) -> Vec<Frame> {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[..16], b"kmsgov-audit-1\n\0");
+    let mut out = Vec::new();
+    let mut offset = 16;
+    while offset < bytes.len() {
+        let end = offset + 4 + u32_at(offset);
+        let first = u64::from_le_bytes(bytes[offset + 4..offset + 12].try_into().unwrap());
+        let count = u32_at(offset + 12) as u64;
+        let note = offset + 20..offset + 20 + u32_at(offset + 16);
+        let mut at = note.end;
+        let mut leaves = Vec::new();
+        for n in first..first + count {
+            let leaf = at + 4..at + 4 + u32_at(at);
+            at = leaf.end;
+            at += 4 + u32_at(at);
+            leaves.push((n, leaf));
+        }
+        assert_eq!(at + 32, end, "the frame at {offset}");
+        out.push(Frame {
+            offset,
+            size: first + count,
+            note,
+            leaves,
+        });
+        offset = end;
+    }
+    out
 }
 
 /// Evidence that one request is in the log, checked offline with only the

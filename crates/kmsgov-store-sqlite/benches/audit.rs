@@ -1,6 +1,7 @@
-//! Audit log appends on SQLite (`synchronous=FULL`): 64 threads appending at
-//! once, so that the group-commit writer puts many entries under one fsync,
-//! against the baseline of the same run, one thread appending alone (one
+//! Audit log appends, durable: in the append-only file (the default) and on
+//! SQLite (`synchronous=FULL`), 64 threads appending at once, so that the
+//! group-commit writer puts many entries under one sync, against the
+//! baseline of the same run, one thread appending alone to SQLite (one
 //! fsync per entry). Also the in-memory log, to show what the disk costs.
 //!
 //! `cargo bench -p kmsgov-store-sqlite --bench audit`.
@@ -21,7 +22,7 @@ use kmsgov_core::audit::{
     checkpoint_signer, AuditEntry, AuditLog, AuditSink, Leaf, MemoryAuditSink, Reason, Verdict,
 };
 use kmsgov_core::root_key::RootKey;
-use kmsgov_store_sqlite::SqliteAuditSink;
+use kmsgov_store_sqlite::{FileAuditSink, SqliteAuditSink};
 
 /// A realistic entry: a leaf and a detail record of about 250 bytes.
 fn entry() -> AuditEntry {
@@ -80,6 +81,9 @@ fn bench(c: &mut Criterion) {
     let sqlite = open(Arc::new(
         SqliteAuditSink::open(dir.path().join("audit.db")).unwrap(),
     ));
+    let file = open(Arc::new(
+        FileAuditSink::open(dir.path().join("audit.log")).unwrap(),
+    ));
     let memory = open(Arc::new(MemoryAuditSink::new()));
 
     let mut group = c.benchmark_group("audit_append");
@@ -90,6 +94,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("sqlite_group_commit_64_threads", |b| {
         b.iter_custom(|iters| appends(&sqlite, 64, iters));
+    });
+    group.bench_function("file_group_commit_64_threads", |b| {
+        b.iter_custom(|iters| appends(&file, 64, iters));
     });
     group.bench_function("memory_group_commit_64_threads", |b| {
         b.iter_custom(|iters| appends(&memory, 64, iters));

@@ -12,6 +12,9 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use crate::{connect_durable, map_err, open_durable, position};
 
+/// The file name of the SQLite audit log in a data directory.
+pub const AUDIT_DB: &str = "audit.db";
+
 const MIGRATIONS: &[&str] = &[
     // 1: entries and the checkpoint of every commit.
     "CREATE TABLE audit_entries (

@@ -14,15 +14,18 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod audit_file;
 mod governance;
 
-pub use audit::SqliteAuditSink;
+pub use audit::{SqliteAuditSink, AUDIT_DB};
+pub use audit_file::{FileAuditSink, AUDIT_LOG};
 pub use governance::{SqliteGovernanceSink, GOVERNANCE_DB};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use kmsgov_core::audit::AuditSink;
 use kmsgov_core::store::{
     decode_alias, decode_grant, decode_key, encode_alias, encode_grant, encode_key, AliasRecord,
     GrantRecord, KeyRecord, Snapshot, Store, StoreError,
@@ -480,4 +483,34 @@ impl Store for SqliteStore {
                 .map_err(map_err)
         })
     }
+}
+
+/// An audit log opened in a data directory, and the path of its file.
+pub type DataDirAuditLog = (Box<dyn AuditSink>, PathBuf);
+
+/// The audit log of the data directory `dir`: its `audit.log`, or the
+/// `audit.db` of a data directory made before the log moved to a file
+/// (kept, so that its chain of checkpoints continues). `None` when it has
+/// neither and `create` is false; with `create`, a new `audit.log`.
+/// Read-only sinks take no lock and may be opened while a server appends.
+///
+/// # Errors
+///
+/// The log cannot be opened (see [`FileAuditSink::open`]).
+pub fn open_audit_log(dir: &Path, create: bool) -> Result<Option<DataDirAuditLog>, StoreError> {
+    let file = dir.join(AUDIT_LOG);
+    let db = dir.join(AUDIT_DB);
+    if !file.exists() && db.exists() {
+        let sink = SqliteAuditSink::open(&db)?;
+        return Ok(Some((Box::new(sink), db)));
+    }
+    if create {
+        let sink = FileAuditSink::open(&file)?;
+        return Ok(Some((Box::new(sink), file)));
+    }
+    if !file.exists() {
+        return Ok(None);
+    }
+    let sink = FileAuditSink::open_read_only(&file)?;
+    Ok(Some((Box::new(sink), file)))
 }

@@ -20,10 +20,9 @@ use kmsgov_core::audit::{checkpoint_signer, AuditSink, Leaf, Verifier};
 use kmsgov_core::clock::iso8601;
 use kmsgov_core::store::StoreError;
 use kmsgov_store_postgres::PostgresAuditSink;
-use kmsgov_store_sqlite::SqliteAuditSink;
 use serde_json::{json, Value};
 
-use super::serve::{existing_root_key, AUDIT_DB};
+use super::serve::existing_root_key;
 use super::{err, out};
 
 /// `kmsgov audit …`.
@@ -154,7 +153,7 @@ pub(crate) fn run(command: &Command) -> u8 {
     })
 }
 
-/// The log `location` names: the data directory's `audit.db`, or the
+/// The log `location` names: the data directory's (read-only), or the
 /// PostgreSQL database's log (opened without changing the database).
 fn open(location: &Location) -> Result<Box<dyn AuditSink>, String> {
     let spec = location.store.as_str();
@@ -174,12 +173,12 @@ fn open(location: &Location) -> Result<Box<dyn AuditSink>, String> {
             spec.split('@').next_back().unwrap_or(spec)
         ));
     }
-    let path = location.data_dir.join(AUDIT_DB);
-    if !path.exists() {
-        return Err(format!("{}: no audit log", path.display()));
+    let dir = &location.data_dir;
+    match kmsgov_store_sqlite::open_audit_log(dir, false) {
+        Ok(Some((sink, _))) => Ok(sink),
+        Ok(None) => Err(format!("{}: no audit log", dir.display())),
+        Err(e) => Err(format!("{}: {e}", dir.display())),
     }
-    let sink = SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Box::new(sink))
 }
 
 /// A PostgreSQL URL without its user and password.

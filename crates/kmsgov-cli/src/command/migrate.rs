@@ -18,9 +18,9 @@ use kmsgov_core::audit::verify::{verify, Report};
 use kmsgov_core::audit::{checkpoint_signer, AuditSink, Verifier};
 use kmsgov_core::store::{Snapshot, Store};
 use kmsgov_store_postgres::{PostgresAuditSink, PostgresStore};
-use kmsgov_store_sqlite::{SqliteAuditSink, SqliteStore};
+use kmsgov_store_sqlite::SqliteStore;
 
-use super::serve::{existing_root_key, AUDIT_DB};
+use super::serve::existing_root_key;
 use super::{err, out};
 
 /// Arguments of `kmsgov migrate`.
@@ -74,24 +74,24 @@ fn migrate(args: &Args) -> Result<u8, String> {
     let records = source
         .load_all()
         .map_err(|e| format!("{}: {e}", db.display()))?;
-    let audit_path = args.from.join(AUDIT_DB);
-    let source_log = if audit_path.is_file() {
-        let sink = SqliteAuditSink::open(&audit_path)
-            .map_err(|e| format!("{}: {e}", audit_path.display()))?;
-        let report = check(&sink, &verifier)?;
-        if !report.ok() {
-            return Err(format!(
-                "{}: the audit log does not verify ({}); nothing was moved",
-                audit_path.display(),
-                report
-                    .problems
-                    .first()
-                    .map_or_else(String::new, ToString::to_string)
-            ));
+    let opened = kmsgov_store_sqlite::open_audit_log(&args.from, false)
+        .map_err(|e| format!("{}: the audit log: {e}", args.from.display()))?;
+    let source_log = match opened {
+        Some((sink, audit_path)) => {
+            let report = check(sink.as_ref(), &verifier)?;
+            if !report.ok() {
+                return Err(format!(
+                    "{}: the audit log does not verify ({}); nothing was moved",
+                    audit_path.display(),
+                    report
+                        .problems
+                        .first()
+                        .map_or_else(String::new, ToString::to_string)
+                ));
+            }
+            Some((sink, report))
         }
-        Some((sink, report))
-    } else {
-        None
+        None => None,
     };
 
     // The target: empty.
@@ -107,7 +107,7 @@ fn migrate(args: &Args) -> Result<u8, String> {
     // Copy.
     copy_records(&records, &target)?;
     if let Some((sink, _)) = &source_log {
-        copy_log(sink, &target_log)?;
+        copy_log(sink.as_ref(), &target_log)?;
     }
 
     // Check.

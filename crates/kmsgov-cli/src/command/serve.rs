@@ -28,7 +28,7 @@ use kmsgov_core::{Config, Kms, SystemClock};
 use kmsgov_policy::Caller;
 use kmsgov_server::{Authentication, Server};
 use kmsgov_store_postgres::{PostgresAuditSink, PostgresGovernanceSink, PostgresStore};
-use kmsgov_store_sqlite::{SqliteAuditSink, SqliteGovernanceSink, SqliteStore};
+use kmsgov_store_sqlite::{SqliteGovernanceSink, SqliteStore};
 
 use super::{add_guardrail_dir, err, out};
 
@@ -99,9 +99,6 @@ pub(crate) struct Args {
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 }
-
-/// The audit database in the data directory.
-pub(crate) const AUDIT_DB: &str = "audit.db";
 
 fn now_unix() -> u64 {
     std::time::SystemTime::now()
@@ -275,11 +272,13 @@ fn start(args: &Args) -> Result<(), String> {
             let shown = sink.describe();
             (Arc::new(sink), shown)
         } else {
-            let path = data_dir.join(AUDIT_DB);
-            let shown = path.display().to_string();
-            let sink =
-                SqliteAuditSink::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            (Arc::new(sink), shown)
+            let opened = kmsgov_store_sqlite::open_audit_log(data_dir, true)
+                .map_err(|e| format!("{}: the audit log: {e}", data_dir.display()))?;
+            // Invariant: with `create` set, the log is made when missing.
+            let Some((sink, path)) = opened else {
+                return Err(format!("{}: no audit log was made", data_dir.display()));
+            };
+            (Arc::from(sink), path.display().to_string())
         };
         let note = format!(
             "audit log in {shown}, checkpoint key {}",
@@ -384,7 +383,12 @@ impl StoreChoice {
 /// file system, say), naming the file and the reason, instead of SQLite's
 /// "unable to open database file". Opening for writing changes nothing.
 fn check_writable(data_dir: &Path) -> Result<(), String> {
-    for name in ["kmsgov.db", AUDIT_DB, kmsgov_store_sqlite::GOVERNANCE_DB] {
+    for name in [
+        "kmsgov.db",
+        kmsgov_store_sqlite::AUDIT_DB,
+        kmsgov_store_sqlite::AUDIT_LOG,
+        kmsgov_store_sqlite::GOVERNANCE_DB,
+    ] {
         let path = data_dir.join(name);
         if !path.exists() {
             continue;
