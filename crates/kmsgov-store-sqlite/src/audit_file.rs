@@ -330,8 +330,14 @@ impl FileAuditSink {
 
     fn with_file(path: &Path, file: File, writable: bool) -> Result<FileAuditSink, StoreError> {
         let mut magic = [0u8; 16];
-        file.read_exact_at(&mut magic, 0)
-            .map_err(|e| io_error(path, "cannot read its header", &e))?;
+        let read = file.read_exact_at(&mut magic, 0);
+        if matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof) {
+            return Err(StoreError::Corrupt(format!(
+                "{}: shorter than the header of an audit log",
+                path.display()
+            )));
+        }
+        read.map_err(|e| io_error(path, "cannot read its header", &e))?;
         if &magic != MAGIC {
             return Err(StoreError::Corrupt(format!(
                 "{}: not a kmsgov audit log",
