@@ -2,7 +2,7 @@
 //! SQLite (`synchronous=FULL`), 64 threads appending at once, so that the
 //! group-commit writer puts many entries under one sync, against the
 //! baseline of the same run, one thread appending alone to SQLite (one
-//! fsync per entry). Also the in-memory log, to show what the disk costs.
+//! fsync per entry; one thread into the file is measured too). Also the in-memory log, to show what the disk costs.
 //!
 //! `cargo bench -p kmsgov-store-sqlite --bench audit`.
 
@@ -94,6 +94,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("sqlite_group_commit_64_threads", |b| {
         b.iter_custom(|iters| appends(&sqlite, 64, iters));
+    });
+    group.bench_function("file_one_thread", |b| {
+        b.iter_custom(|iters| appends(&file, 1, iters));
     });
     group.bench_function("file_group_commit_64_threads", |b| {
         b.iter_custom(|iters| appends(&file, 64, iters));

@@ -79,6 +79,9 @@ struct State {
     end: u64,
     /// The file's length: zeros from `end` on.
     allocated: u64,
+    /// Making zeros ready failed (the disk was full): appends go at the
+    /// end of the file until it reaches this length.
+    no_zeros_until: u64,
     /// The number of entries.
     size: u64,
     /// A sparse index, `(first entry, frame offset)`, ascending.
@@ -411,6 +414,7 @@ impl FileAuditSink {
                 file,
                 end: MAGIC.len() as u64,
                 allocated: MAGIC.len() as u64,
+                no_zeros_until: 0,
                 size: 0,
                 marks: Vec::new(),
                 latest: None,
@@ -529,6 +533,18 @@ fn set_aside(path: &Path, file: &File, at: u64, len: u64) -> Result<(), StoreErr
     sync_directory(path)
 }
 
+/// Writes zeros from `from` to `to`.
+fn extend(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = usize::try_from((to - at).min(zeros.len() as u64)).unwrap_or(zeros.len());
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
 /// Makes a new file's directory entry durable.
 fn sync_directory(path: &Path) -> Result<(), StoreError> {
     let dir = match path.parent() {
@@ -630,19 +646,17 @@ impl FileAuditSink {
     ) -> Result<(), StoreError> {
         let offset = state.end;
         let need = offset + frame.len() as u64;
-        if need > state.allocated {
+        if need > state.allocated.max(state.no_zeros_until) {
+            let before = state.allocated;
             let target = need.div_ceil(PREALLOCATE) * PREALLOCATE;
-            let zeros = vec![0u8; 1 << 20];
-            let mut at = state.allocated;
-            while at < target {
-                let n = (target - at).min(zeros.len() as u64) as usize;
-                state
-                    .file
-                    .write_all_at(zeros.get(..n).unwrap_or_default(), at)
-                    .map_err(|e| io_error(&self.path, "cannot extend", &e))?;
-                at += n as u64;
-                // Zeros written so far are free space whatever happens next.
-                state.allocated = at;
+            if extend(&state.file, before, target).is_ok() {
+                state.allocated = target;
+            } else {
+                // No room for the zeros (a nearly full disk): give back
+                // what was added and append without them, trying again a
+                // chunk later; only the frame itself must fit.
+                let _ = state.file.set_len(before);
+                state.no_zeros_until = target;
             }
         }
         if let Err(e) = state.file.write_all_at(frame, offset) {
@@ -665,6 +679,7 @@ impl FileAuditSink {
             ));
             return Err(io_error(&self.path, "cannot sync", &e));
         }
+        state.allocated = state.allocated.max(need);
         let header = Header {
             total: frame.len() as u64,
             first,
