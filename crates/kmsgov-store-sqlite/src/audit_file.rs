@@ -110,7 +110,7 @@ fn io_error(path: &Path, what: &str, e: &std::io::Error) -> StoreError {
 
 fn corrupt(path: &Path, offset: u64, what: &str) -> StoreError {
     StoreError::Corrupt(format!(
-        "{}: the frame at byte {offset} {what}; run `kmsgov audit verify`",
+        "{}: the frame at byte {offset} {what}",
         path.display()
     ))
 }
@@ -205,11 +205,14 @@ impl State {
             } else {
                 None
             };
+            let no_length = header.is_none_or(|h| h.total == 4);
             if careful {
-                if self.zeros_from(offset, len)? {
+                // A frame starts with a length that is not zero: only
+                // then can the rest be zeros.
+                if no_length && self.zeros_from(offset, len)? {
                     return Ok(Stop::Clean);
                 }
-            } else if header.is_none_or(|h| h.total == 4) {
+            } else if no_length {
                 return Ok(Stop::Clean);
             }
             let frame = match header {
