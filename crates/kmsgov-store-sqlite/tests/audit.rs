@@ -10,20 +10,15 @@
     reason = "test code"
 )]
 
+#[path = "support/audit_log.rs"]
+mod support;
+
 use std::sync::Arc;
 
-use kmsgov_core::audit::verify::verify;
-use kmsgov_core::audit::{checkpoint_signer, AuditEntry, AuditLog, AuditSink, Verifier};
-use kmsgov_core::root_key::RootKey;
+use kmsgov_core::audit::AuditSink;
 use kmsgov_core::store::StoreError;
 use kmsgov_store_sqlite::SqliteAuditSink;
-
-fn entry(n: u8) -> AuditEntry {
-    AuditEntry {
-        leaf: vec![n; 316],
-        detail: format!("{{\"n\":{n}}}").into_bytes(),
-    }
-}
+use support::entry;
 
 #[test]
 fn appends_are_positional_durable_and_ordered() {
@@ -60,31 +55,5 @@ fn appends_are_positional_durable_and_ordered() {
 fn a_log_on_sqlite_reopens_where_it_left_off() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.db");
-    let root = RootKey::from_bytes(&[6u8; 32]).unwrap();
-    let head = {
-        let sink: Arc<dyn AuditSink> = Arc::new(SqliteAuditSink::open(&path).unwrap());
-        let log = AuditLog::open(sink, checkpoint_signer(&root, "us-east-1").unwrap()).unwrap();
-        for n in 0..50 {
-            assert_eq!(log.append(entry(n)).unwrap(), u64::from(n));
-        }
-        log.head()
-    };
-    let sink: Arc<dyn AuditSink> = Arc::new(SqliteAuditSink::open(&path).unwrap());
-    let log = AuditLog::open(
-        Arc::clone(&sink),
-        checkpoint_signer(&root, "us-east-1").unwrap(),
-    )
-    .unwrap();
-    assert_eq!((log.head().size, log.head().root), (head.size, head.root));
-    assert_eq!(log.append(entry(50)).unwrap(), 50);
-    let verifier = Verifier::parse(&log.verifier_key()).unwrap();
-    drop(log);
-    // The test leaves are not GAUD leaves, so each is reported; the tree
-    // and every checkpoint match.
-    let report = verify(sink.as_ref(), &verifier, Some(&head.checkpoint)).unwrap();
-    assert_eq!(report.size, 51);
-    assert!(report
-        .problems
-        .iter()
-        .all(|p| p.starts_with("entry ") && p.contains("magic")));
+    support::reopens_where_it_left_off(&|| Arc::new(SqliteAuditSink::open(&path).unwrap()));
 }

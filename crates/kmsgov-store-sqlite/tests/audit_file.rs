@@ -11,21 +11,17 @@
     reason = "test code"
 )]
 
+#[path = "support/audit_log.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kmsgov_core::audit::verify::verify;
-use kmsgov_core::audit::{checkpoint_signer, AuditEntry, AuditLog, AuditSink, Verifier};
+use kmsgov_core::audit::{checkpoint_signer, AuditEntry, AuditLog, AuditSink};
 use kmsgov_core::root_key::RootKey;
 use kmsgov_core::store::StoreError;
 use kmsgov_store_sqlite::{open_audit_log, FileAuditSink, SqliteAuditSink, AUDIT_DB, AUDIT_LOG};
-
-fn entry(n: u8) -> AuditEntry {
-    AuditEntry {
-        leaf: vec![n; 316],
-        detail: format!("{{\"n\":{n}}}").into_bytes(),
-    }
-}
+use support::entry;
 
 fn log_path() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -137,27 +133,7 @@ fn reads_find_entries_across_many_frames() {
 #[test]
 fn a_log_in_a_file_reopens_where_it_left_off() {
     let (_dir, path) = log_path();
-    let root = RootKey::from_bytes(&[6u8; 32]).unwrap();
-    let head = {
-        let sink: Arc<dyn AuditSink> = Arc::new(FileAuditSink::open(&path).unwrap());
-        let log = AuditLog::open(sink, checkpoint_signer(&root, "us-east-1").unwrap()).unwrap();
-        for n in 0..50 {
-            assert_eq!(log.append(entry(n)).unwrap(), u64::from(n));
-        }
-        log.head()
-    };
-    let sink: Arc<dyn AuditSink> = Arc::new(FileAuditSink::open(&path).unwrap());
-    let log = AuditLog::open(
-        Arc::clone(&sink),
-        checkpoint_signer(&root, "us-east-1").unwrap(),
-    )
-    .unwrap();
-    assert_eq!((log.head().size, log.head().root), (head.size, head.root));
-    assert_eq!(log.append(entry(50)).unwrap(), 50);
-    let verifier = Verifier::parse(&log.verifier_key()).unwrap();
-    drop(log);
-    let report = verify(sink.as_ref(), &verifier, Some(&head.checkpoint)).unwrap();
-    assert_eq!(report.size, 51);
+    support::reopens_where_it_left_off(&|| Arc::new(FileAuditSink::open(&path).unwrap()));
 }
 
 /// A last frame damaged by `damage` (given the file, where the frame
