@@ -519,17 +519,29 @@ impl FileAuditSink {
 /// Keeps the torn tail `at..len` of the log in a file beside it, then cuts
 /// it from the log.
 fn set_aside(path: &Path, file: &File, at: u64, len: u64) -> Result<(), StoreError> {
-    let mut tail =
-        read_exact_at(file, len - at, at).map_err(|e| io_error(path, "cannot read", &e))?;
-    // The zeros made ready after it are not part of it.
-    let used = tail.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    tail.truncate(used);
     let mut aside = path.as_os_str().to_owned();
     aside.push(format!(".torn-{at}"));
     let aside = PathBuf::from(aside);
-    File::create(&aside)
-        .and_then(|mut f| f.write_all(&tail).and_then(|()| f.sync_all()))
-        .map_err(|e| io_error(&aside, "cannot keep the torn end of the audit log", &e))?;
+    // Copied a piece at a time; the zeros made ready after the torn
+    // write are not part of it.
+    let copy = || -> std::io::Result<()> {
+        let mut out = File::create(&aside)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut pos, mut used) = (at, 0);
+        while pos < len {
+            let n = usize::try_from((len - pos).min(buf.len() as u64)).unwrap_or(buf.len());
+            let piece = buf.get_mut(..n).unwrap_or_default();
+            file.read_exact_at(piece, pos)?;
+            if let Some(i) = piece.iter().rposition(|&b| b != 0) {
+                used = pos - at + i as u64 + 1;
+            }
+            out.write_all(piece)?;
+            pos += n as u64;
+        }
+        out.set_len(used)?;
+        out.sync_all()
+    };
+    copy().map_err(|e| io_error(&aside, "cannot keep the torn end of the audit log", &e))?;
     file.set_len(at)
         .and_then(|()| file.sync_all())
         .map_err(|e| io_error(path, "cannot cut its torn end", &e))?;
