@@ -488,29 +488,46 @@ impl Store for SqliteStore {
 /// An audit log opened in a data directory, and the path of its file.
 pub type DataDirAuditLog = (Box<dyn AuditSink>, PathBuf);
 
-/// The audit log of the data directory `dir`: its `audit.log`, or the
-/// `audit.db` of a data directory made before the log moved to a file
-/// (kept, so that its chain of checkpoints continues). `None` when it has
-/// neither and `create` is false; with `create`, a new `audit.log`.
-/// Read-only sinks take no lock and may be opened while a server appends.
+/// The `audit.db` of a data directory made before the audit log moved to
+/// a file, when it has one and no `audit.log`: kept, so that its chain of
+/// checkpoints continues.
+fn legacy_audit_db(dir: &Path) -> Option<PathBuf> {
+    let db = dir.join(AUDIT_DB);
+    (!dir.join(AUDIT_LOG).exists() && db.exists()).then_some(db)
+}
+
+/// The audit log of the data directory `dir`, opened to append: its
+/// `audit.log` (made when missing), or the `audit.db` of an older data
+/// directory.
 ///
 /// # Errors
 ///
 /// The log cannot be opened (see [`FileAuditSink::open`]).
-pub fn open_audit_log(dir: &Path, create: bool) -> Result<Option<DataDirAuditLog>, StoreError> {
+pub fn open_audit_log(dir: &Path) -> Result<DataDirAuditLog, StoreError> {
+    if let Some(db) = legacy_audit_db(dir) {
+        return Ok((Box::new(SqliteAuditSink::open(&db)?), db));
+    }
     let file = dir.join(AUDIT_LOG);
-    let db = dir.join(AUDIT_DB);
-    if !file.exists() && db.exists() {
-        let sink = SqliteAuditSink::open(&db)?;
-        return Ok(Some((Box::new(sink), db)));
+    Ok((Box::new(FileAuditSink::open(&file)?), file))
+}
+
+/// The audit log of the data directory `dir`, opened to read (no lock, so
+/// also while a server appends), as [`open_audit_log`] would pick it;
+/// `None` when the directory has none.
+///
+/// # Errors
+///
+/// The log cannot be opened (see [`FileAuditSink::open_read_only`]).
+pub fn read_audit_log(dir: &Path) -> Result<Option<DataDirAuditLog>, StoreError> {
+    if let Some(db) = legacy_audit_db(dir) {
+        return Ok(Some((Box::new(SqliteAuditSink::open(&db)?), db)));
     }
-    if create {
-        let sink = FileAuditSink::open(&file)?;
-        return Ok(Some((Box::new(sink), file)));
-    }
+    let file = dir.join(AUDIT_LOG);
     if !file.exists() {
         return Ok(None);
     }
-    let sink = FileAuditSink::open_read_only(&file)?;
-    Ok(Some((Box::new(sink), file)))
+    Ok(Some((
+        Box::new(FileAuditSink::open_read_only(&file)?),
+        file,
+    )))
 }

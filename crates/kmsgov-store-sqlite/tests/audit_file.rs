@@ -20,7 +20,9 @@ use std::sync::Arc;
 use kmsgov_core::audit::{checkpoint_signer, AuditEntry, AuditLog, AuditSink};
 use kmsgov_core::root_key::RootKey;
 use kmsgov_core::store::StoreError;
-use kmsgov_store_sqlite::{open_audit_log, FileAuditSink, SqliteAuditSink, AUDIT_DB, AUDIT_LOG};
+use kmsgov_store_sqlite::{
+    open_audit_log, read_audit_log, FileAuditSink, SqliteAuditSink, AUDIT_DB, AUDIT_LOG,
+};
 use support::entry;
 
 fn log_path() -> (tempfile::TempDir, PathBuf) {
@@ -309,12 +311,12 @@ fn one_writer_at_a_time_and_readers_alongside() {
 fn the_data_directory_picks_its_log() {
     // Nothing yet: none to read; writing makes an audit.log.
     let dir = tempfile::tempdir().unwrap();
-    assert!(open_audit_log(dir.path(), false).unwrap().is_none());
-    let (sink, path) = open_audit_log(dir.path(), true).unwrap().unwrap();
+    assert!(read_audit_log(dir.path()).unwrap().is_none());
+    let (sink, path) = open_audit_log(dir.path()).unwrap();
     assert_eq!(path, dir.path().join(AUDIT_LOG));
     sink.append(0, &[entry(1)], "note 1").unwrap();
     drop(sink);
-    let (sink, _) = open_audit_log(dir.path(), false).unwrap().unwrap();
+    let (sink, _) = read_audit_log(dir.path()).unwrap().unwrap();
     assert_eq!(sink.size().unwrap(), 1);
 
     // A data directory from before keeps its audit.db.
@@ -323,9 +325,12 @@ fn the_data_directory_picks_its_log() {
         .unwrap()
         .append(0, &[entry(1), entry(2)], "note 2")
         .unwrap();
-    let (sink, path) = open_audit_log(old.path(), true).unwrap().unwrap();
+    let (sink, path) = open_audit_log(old.path()).unwrap();
     assert_eq!(path, old.path().join(AUDIT_DB));
     assert_eq!(sink.size().unwrap(), 2);
+    let (read, path) = read_audit_log(old.path()).unwrap().unwrap();
+    assert_eq!(path, old.path().join(AUDIT_DB));
+    assert_eq!(read.size().unwrap(), 2);
     assert!(!old.path().join(AUDIT_LOG).exists());
 }
 

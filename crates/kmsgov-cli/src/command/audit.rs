@@ -174,7 +174,7 @@ fn open(location: &Location) -> Result<Box<dyn AuditSink>, String> {
         ));
     }
     let dir = &location.data_dir;
-    match kmsgov_store_sqlite::open_audit_log(dir, false) {
+    match kmsgov_store_sqlite::read_audit_log(dir) {
         Ok(Some((sink, _))) => Ok(sink),
         Ok(None) => Err(format!("{}: no audit log", dir.display())),
         Err(e) => Err(format!("{}: {e}", dir.display())),

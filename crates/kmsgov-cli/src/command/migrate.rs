@@ -74,7 +74,7 @@ fn migrate(args: &Args) -> Result<u8, String> {
     let records = source
         .load_all()
         .map_err(|e| format!("{}: {e}", db.display()))?;
-    let opened = kmsgov_store_sqlite::open_audit_log(&args.from, false)
+    let opened = kmsgov_store_sqlite::read_audit_log(&args.from)
         .map_err(|e| format!("{}: the audit log: {e}", args.from.display()))?;
     let source_log = match opened {
         Some((sink, audit_path)) => {

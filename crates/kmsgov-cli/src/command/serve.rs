@@ -272,12 +272,8 @@ fn start(args: &Args) -> Result<(), String> {
             let shown = sink.describe();
             (Arc::new(sink), shown)
         } else {
-            let opened = kmsgov_store_sqlite::open_audit_log(data_dir, true)
-                .map_err(|e| format!("{}: the audit log: {e}", data_dir.display()))?;
-            // Invariant: with `create` set, the log is made when missing.
-            let Some((sink, path)) = opened else {
-                return Err(format!("{}: no audit log was made", data_dir.display()));
-            };
+            let (sink, path) = kmsgov_store_sqlite::open_audit_log(data_dir)
+                .map_err(|e| format!("the audit log: {e}"))?;
             (Arc::from(sink), path.display().to_string())
         };
         let note = format!(
